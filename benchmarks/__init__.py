@@ -1,0 +1,1 @@
+"""Benchmarks and the ``vaezoo`` command line."""

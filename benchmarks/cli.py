@@ -1,0 +1,181 @@
+"""The ``vaezoo`` command line: list, train, sample, bench."""
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+RUN_FILES = ("checkpoint.pt", "history.json", "config.json", "data.json", "samples.png",
+             "reconstructions.png", "training_curves.png")
+
+
+def _train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a model with SVI", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", default="vae")
+    p.add_argument("--dataset", default="mnist5k", help="see `vaezoo list`")
+    p.add_argument("--data-root", default=None, help="data root (default: $VAEZOO_DATA)")
+    p.add_argument("--download", action="store_true", help="allow torchvision to download MNIST into the cache")
+    p.add_argument("--binarize", default="none", choices=["none", "static", "threshold", "dynamic"],
+                   help="static/threshold: once at load; dynamic: a fresh Bernoulli draw every epoch")
+    p.add_argument("--train-size", type=int, default=None, help="use the first N training images")
+    p.add_argument("--test-size", type=int, default=None, help="use the first N test images")
+    p.add_argument("--likelihood", default="bernoulli")
+    p.add_argument("--guide", default="diagonal")
+    p.add_argument("--latent-dim", type=int, default=50)
+    p.add_argument("--hidden", type=int, nargs="+", default=[200, 200])
+    p.add_argument("--activation", default="tanh")
+    p.add_argument("--estimator", default="elbo")
+    p.add_argument("--num-particles", type=int, default=1)
+    p.add_argument("--optimizer", default="adam")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="run directory (default: runs/<model>-<dataset>-seed<seed>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vaezoo", description="Variational autoencoders as Pyro model/guide pairs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list models, guides, likelihoods, estimators and datasets")
+    _train_parser(sub)
+    p = sub.add_parser("sample", help="write samples.png and reconstructions.png for a run")
+    p.add_argument("run_dir")
+    p.add_argument("--num-samples", type=int, default=100)
+    p.add_argument("--num-reconstructions", type=int, default=9)
+    p.add_argument("--num-inputs", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-root", default=None)
+    from benchmarks import overhead
+
+    overhead.add_parser(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            return cmd_list()
+        if args.command == "train":
+            return cmd_train(args)
+        if args.command == "sample":
+            return cmd_sample(args)
+        if args.command == "bench":
+            return args.run(args)
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as e:
+        print(f"vaezoo {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished epochs are saved; continue with --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+def cmd_list() -> int:
+    import zoo
+    from zoo.likelihoods import LIKELIHOODS
+
+    for kind, names in [("models", zoo.list_models()), ("guides", zoo.list_guides()),
+                        ("likelihoods", LIKELIHOODS.names()), ("estimators", zoo.list_estimators()),
+                        ("datasets", zoo.list_datasets())]:
+        print(f"{kind + ':':13s}{', '.join(names)}")
+    return 0
+
+
+def _prepare_out(args) -> Path:
+    out = Path(args.out or f"runs/{args.model}-{args.dataset}-seed{args.seed}")
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite exclude each other")
+    if out.exists() and any(out.iterdir()) and not (args.resume or args.overwrite):
+        raise FileExistsError(f"--out {out} already holds a run; pass --resume to continue it or --overwrite to replace it")
+    if args.overwrite:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _load_data(spec: dict):
+    import zoo
+
+    binarize = spec["binarize"] if spec["binarize"] in ("static", "threshold") else None
+    ds = zoo.data.load(spec["dataset"], spec.get("data_root"), download=spec.get("download", False),
+                       binarize=binarize, seed=spec["seed"])
+    train, test = ds.train, ds.test
+    if spec.get("train_size"):
+        train = train[: spec["train_size"]]
+    if spec.get("test_size"):
+        test = test[: spec["test_size"]]
+    return train, test
+
+
+def cmd_train(args) -> int:
+    import zoo
+
+    out = _prepare_out(args)
+    spec = {"dataset": args.dataset, "data_root": args.data_root, "download": args.download,
+            "binarize": args.binarize, "seed": args.seed, "train_size": args.train_size, "test_size": args.test_size}
+    train, test = _load_data(spec)
+    vae = zoo.build(args.model, data_shape=tuple(train.shape[1:]), latent_dim=args.latent_dim,
+                    hidden=tuple(args.hidden), activation=args.activation, likelihood=args.likelihood, guide=args.guide)
+    (out / "data.json").write_text(json.dumps(spec, indent=2))
+    history = zoo.fit(vae, train, test=test, epochs=args.epochs, out_dir=out, resume=args.resume,
+                      progress=not args.no_progress, estimator=args.estimator, num_particles=args.num_particles,
+                      batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
+                      binarize="dynamic" if args.binarize == "dynamic" else None)
+    last = history[-1]
+    print(f"epoch {last['epoch']}: train ELBO {last['train_elbo']:.2f}, test ELBO {last['test_elbo']:.2f}, "
+          f"test KL {last['test_kl']:.2f} nats; {last['train_time_s']:.1f} s per epoch")
+    _write_figures(out, vae, _figure_inputs(test, spec), history, seed=args.seed)
+    return 0
+
+
+def _figure_inputs(test, spec: dict, n: int = 16):
+    """Test images to show; with dynamic binarization, one seeded Bernoulli draw of them."""
+    import torch
+    import zoo
+
+    x = test[:n]
+    if spec["binarize"] == "dynamic":
+        x = zoo.data.binarize(x, "static", torch.Generator().manual_seed(spec["seed"]))
+    return x
+
+
+def _write_figures(out: Path, vae, test, history, seed: int, num_samples=100, num_reconstructions=9, num_inputs=8):
+    import torch
+    from zoo import plots
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        paths = [plots.plot_samples(vae.sample(num_samples), out / "samples.png"),
+                 plots.plot_reconstructions(test[:num_inputs], vae.reconstruct(test[:num_inputs], num_reconstructions),
+                                            out / "reconstructions.png")]
+    if history:
+        paths.append(plots.plot_training_curves(history, out / "training_curves.png",
+                                                title=f"{vae.config.get('model')} training curves"))
+    for path in paths:
+        print(f"wrote {path}")
+
+
+def cmd_sample(args) -> int:
+    import zoo
+
+    run = Path(args.run_dir)
+    vae = zoo.load(run)
+    spec = json.loads((run / "data.json").read_text()) if (run / "data.json").exists() else None
+    if spec is None:
+        raise FileNotFoundError(f"{run / 'data.json'} is missing: cannot tell which data the run used")
+    if args.data_root:
+        spec["data_root"] = args.data_root
+    _, test = _load_data(spec)
+    history = json.loads((run / "history.json").read_text()) if (run / "history.json").exists() else []
+    _write_figures(run, vae, _figure_inputs(test, spec, args.num_inputs), history, args.seed, args.num_samples, args.num_reconstructions, args.num_inputs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The ``vaezoo`` command line, run in subprocesses on tiny real data (the embedded digits)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = ["--dataset", "mnist5k", "--binarize", "static", "--train-size", "200", "--test-size", "50",
+        "--hidden", "32", "--latent-dim", "4", "--epochs", "1", "--no-progress"]
+
+
+def vaezoo(*args, check=True):
+    script = Path(sys.executable).parent / "vaezoo"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "benchmarks.cli"]
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(REPO))
+    proc = subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"vaezoo {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr}")
+    return proc
+
+
+def test_list_names_every_registry():
+    out = vaezoo("list").stdout
+    for name in ("vae", "diagonal", "bernoulli", "elbo", "elbo-kl", "mnist", "binarized-mnist", "mnist5k"):
+        assert name in out
+
+
+def test_train_writes_run_files_and_sample_redraws_them(tmp_path):
+    run = tmp_path / "run"
+    proc = vaezoo("train", *TINY, "--out", run)
+    for name in ("checkpoint.pt", "history.json", "config.json", "samples.png", "reconstructions.png",
+                 "training_curves.png"):
+        assert (run / name).stat().st_size > 0, name
+        assert name.endswith(".png") is False or str(run / name) in proc.stdout  # it says where figures are
+    history = json.loads((run / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1]
+    assert history[0]["test_elbo"] < 0 and history[0]["test_kl"] >= 0
+    (run / "samples.png").unlink()
+    vaezoo("sample", run, "--num-samples", 10)
+    assert (run / "samples.png").stat().st_size > 0
+
+
+def test_existing_out_needs_resume_or_overwrite(tmp_path):
+    run = tmp_path / "run"
+    vaezoo("train", *TINY, "--out", run)
+    proc = vaezoo("train", *TINY, "--out", run, check=False)
+    assert proc.returncode == 2 and "--resume" in proc.stderr and "--overwrite" in proc.stderr
+    before = json.loads((run / "history.json").read_text())
+    vaezoo("train", *TINY[:-3], "--epochs", "2", "--no-progress", "--out", run, "--resume")
+    after = json.loads((run / "history.json").read_text())
+    assert after[0] == before[0] and [r["epoch"] for r in after] == [1, 2]
+    vaezoo("train", *TINY, "--out", run, "--overwrite")
+    assert [r["epoch"] for r in json.loads((run / "history.json").read_text())] == [1]
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--latent-dim", "0"], "latent_dim"),
+    (["--guide", "plnar"], "choose from"),
+    (["--dataset", "nope"], "choose from"),
+    (["--batch-size", "-1"], "batch_size"),
+])
+def test_bad_arguments_exit_2_with_a_message(tmp_path, bad, message):
+    proc = vaezoo("train", *TINY, *bad, "--out", tmp_path / "run", check=False)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+
+
+def test_grayscale_data_with_bernoulli_suggests_binarizing(tmp_path):
+    args = [a for a in TINY if a not in ("--binarize", "static")]
+    proc = vaezoo("train", *args, "--out", tmp_path / "run", check=False)
+    assert proc.returncode == 2 and "binarize" in proc.stderr
+
+
+def test_bench_overhead_smoke(tmp_path):
+    vaezoo("bench", "overhead", "--dataset", "mnist5k", "--binarize", "static", "--train-size", "200",
+           "--test-size", "100", "--hidden", "32", "--latent-dim", "4", "--epochs", "2", "--out", tmp_path)
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert set(result["final_test_neg_elbo"]) == {"zoo", "torch"}
+    assert result["time_ratio"] > 0 and len(result["epochs"]["zoo"]) == 2
+    assert "| zoo |" in (tmp_path / "report.md").read_text()

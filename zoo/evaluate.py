@@ -1,0 +1,36 @@
+r"""Evaluation of trained models: per-datapoint ELBO and KL.
+
+    ELBO(x) = E_q[log p(x, z) - log q(z|x)]  (Monte Carlo, ``num_particles`` draws)
+    KL(x)   = KL(q(z|x) || p(z))              (closed form where registered)
+"""
+from typing import Dict
+
+import torch
+
+from zoo.estimators.weights import log_weights
+
+
+def _batches(x: torch.Tensor, batch_size: int):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    for start in range(0, x.shape[0], batch_size):
+        yield x[start : start + batch_size]
+
+
+@torch.no_grad()
+def elbo_and_kl(vae, x: torch.Tensor, batch_size: int = 1000, num_particles: int = 1) -> Dict[str, float]:
+    """Dataset means of the ELBO and of KL(q(z|x) || p(z)), in nats per datapoint.
+
+    The model is put in eval mode for the duration and restored afterwards.
+    """
+    was_training = vae.training
+    vae.eval()
+    try:
+        elbo_sum, kl_sum = 0.0, 0.0
+        for xb in _batches(x, batch_size):
+            elbo_sum += log_weights(vae.model, vae.guide, xb, num_particles=num_particles).mean(0).sum().item()
+            kl_sum += vae.kl(xb).sum().item()
+    finally:
+        vae.train(was_training)
+    n = x.shape[0]
+    return {"elbo": elbo_sum / n, "kl": kl_sum / n}

@@ -1,0 +1,82 @@
+"""Models by name: ``zoo.build("vae", ...)`` assembles networks, guide and likelihood."""
+import dataclasses
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+from torch import nn
+
+from guides.registry import GUIDES, build_guide
+from zoo.likelihoods import LIKELIHOODS, build_likelihood
+from zoo.nets import ACTIVATIONS, MLPDecoder, MLPEncoder, check_sizes
+from zoo.registry import Registry
+from zoo.vae import VAE
+
+MODELS = Registry("model")
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Architecture of an MLP VAE; defaults are the IWAE paper's 1-layer setting
+    (784-200-200-50, tanh) [Burda et al. 2015, sec. 5].
+
+    Args:
+        data_shape: shape of one datum, e.g. ``(1, 28, 28)``.
+        latent_dim: dimension of z.
+        hidden: encoder hidden sizes; the decoder mirrors them unless ``decoder_hidden`` is set.
+        decoder_hidden: decoder hidden sizes (``None``: ``reversed(hidden)``).
+        activation: hidden activation name.
+        likelihood: likelihood name (``zoo.likelihoods``).
+        guide: guide name (``guides``).
+    """
+
+    data_shape: Tuple[int, ...] = (1, 28, 28)
+    latent_dim: int = 50
+    hidden: Tuple[int, ...] = (200, 200)
+    decoder_hidden: Optional[Tuple[int, ...]] = None
+    activation: str = "tanh"
+    likelihood: str = "bernoulli"
+    guide: str = "diagonal"
+
+    def __post_init__(self):
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
+        set_("data_shape", check_sizes("data_shape", self.data_shape, allow_empty=False))
+        set_("hidden", check_sizes("hidden", self.hidden, allow_empty=False))
+        if self.decoder_hidden is not None:
+            set_("decoder_hidden", check_sizes("decoder_hidden", self.decoder_hidden))
+        if isinstance(self.latent_dim, bool) or not isinstance(self.latent_dim, int) or self.latent_dim <= 0:
+            raise ValueError(f"latent_dim must be a positive integer, got {self.latent_dim!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; choose from {', '.join(sorted(ACTIVATIONS))}")
+        LIKELIHOODS.get(self.likelihood)
+        GUIDES.get(self.guide)
+
+
+@MODELS.register("vae")
+def build_vae(**kwargs) -> VAE:
+    """An MLP VAE; keyword arguments are the fields of :class:`VAEConfig`."""
+    cfg = VAEConfig(**kwargs)
+    likelihood = build_likelihood(cfg.likelihood, cfg.data_shape)
+    encoder = MLPEncoder(cfg.data_shape, cfg.hidden, cfg.activation)
+    decoder_hidden = cfg.decoder_hidden if cfg.decoder_hidden is not None else tuple(reversed(cfg.hidden))
+    decoder = MLPDecoder(cfg.latent_dim, cfg.data_shape, decoder_hidden, cfg.activation, likelihood.num_params)
+    head = build_guide(cfg.guide, encoder.out_features, cfg.latent_dim)
+    config = {"model": "vae", **dataclasses.asdict(cfg)}
+    return VAE(encoder, head, decoder, likelihood, cfg.latent_dim, config=config)
+
+
+def build(name: str = "vae", **kwargs) -> nn.Module:
+    """Build a model by name, like the seed's ``construct_vae``.
+
+    Example:
+        >>> vae = build("vae", data_shape=(1, 28, 28), latent_dim=50, hidden=(200, 200),
+        ...             activation="tanh", likelihood="bernoulli", guide="diagonal")
+    """
+    factory = MODELS.get(name)
+    try:
+        return factory(**kwargs)
+    except TypeError as e:
+        raise TypeError(f"bad arguments for model {name!r}: {e}") from None
+
+
+def list_models() -> List[str]:
+    return MODELS.names()

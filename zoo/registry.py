@@ -1,0 +1,38 @@
+"""A tiny name -> factory registry, used where the CLI and benchmarks need names."""
+from typing import Callable, Dict, List
+
+
+class Registry:
+    """Maps names to factories; unknown names raise a ``ValueError`` listing the choices.
+
+    Args:
+        kind: what the registry holds ("model", "guide", ...), used in error messages.
+    """
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._factories: Dict[str, Callable] = {}
+
+    def register(self, name: str) -> Callable[[Callable], Callable]:
+        def decorator(factory: Callable) -> Callable:
+            if name in self._factories:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            self._factories[name] = factory
+            return factory
+
+        return decorator
+
+    def get(self, name: str) -> Callable:
+        if not isinstance(name, str):
+            raise TypeError(f"{self.kind} name must be a str, got {type(name).__name__}")
+        try:
+            return self._factories[name]
+        except KeyError:
+            choices = ", ".join(self.names())
+            raise ValueError(f"unknown {self.kind} {name!r}; choose from {choices}") from None
+
+    def names(self) -> List[str]:
+        return sorted(self._factories)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._factories
