@@ -130,29 +130,30 @@ def cmd_train(args) -> int:
     last = history[-1]
     print(f"epoch {last['epoch']}: train ELBO {last['train_elbo']:.2f}, test ELBO {last['test_elbo']:.2f}, "
           f"test KL {last['test_kl']:.2f} nats; {last['train_time_s']:.1f} s per epoch")
-    _write_figures(out, vae, _figure_inputs(test, spec), history, seed=args.seed)
+    _write_figures(out, vae, _figure_inputs(test, spec, 8), history, seed=args.seed)
     return 0
 
 
 def _figure_inputs(test, spec: dict, n: int = 16):
-    """Test images to show; with dynamic binarization, one seeded Bernoulli draw of them."""
+    """``n`` test images spread evenly through the split (some splits are sorted by class);
+    with dynamic binarization, one seeded Bernoulli draw of them."""
     import torch
     import zoo
 
-    x = test[:n]
+    x = test[torch.linspace(0, test.shape[0] - 1, min(n, test.shape[0])).long()]
     if spec["binarize"] == "dynamic":
         x = zoo.data.binarize(x, "static", torch.Generator().manual_seed(spec["seed"]))
     return x
 
 
-def _write_figures(out: Path, vae, test, history, seed: int, num_samples=100, num_reconstructions=9, num_inputs=8):
+def _write_figures(out: Path, vae, inputs, history, seed: int, num_samples=100, num_reconstructions=9):
     import torch
     from zoo import plots
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         paths = [plots.plot_samples(vae.sample(num_samples), out / "samples.png"),
-                 plots.plot_reconstructions(test[:num_inputs], vae.reconstruct(test[:num_inputs], num_reconstructions),
+                 plots.plot_reconstructions(inputs, vae.reconstruct(inputs, num_reconstructions),
                                             out / "reconstructions.png")]
     if history:
         paths.append(plots.plot_training_curves(history, out / "training_curves.png",
@@ -173,7 +174,8 @@ def cmd_sample(args) -> int:
         spec["data_root"] = args.data_root
     _, test = _load_data(spec)
     history = json.loads((run / "history.json").read_text()) if (run / "history.json").exists() else []
-    _write_figures(run, vae, _figure_inputs(test, spec, args.num_inputs), history, args.seed, args.num_samples, args.num_reconstructions, args.num_inputs)
+    _write_figures(run, vae, _figure_inputs(test, spec, args.num_inputs), history, args.seed,
+                   args.num_samples, args.num_reconstructions)
     return 0
 
 

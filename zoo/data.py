@@ -14,7 +14,7 @@ Datasets:
         Stratified split: 400 train / 100 test per class.
 
 Binarization: "static" draws x_b ~ Bernoulli(x) once from a seeded generator [2];
-"threshold" is 1[x > 0.5]; "dynamic" redraws every minibatch [4], so it belongs to
+"threshold" is 1[x > 0.5]; "dynamic" redraws the pixels every epoch [4], so it belongs to
 training, not to ``load``.
 
 References:
@@ -145,7 +145,7 @@ def load(name: str, root=None, *, download: bool = False, binarize=None, seed: i
     """
     if binarize == "dynamic":
         raise ValueError(
-            "binarize='dynamic' redraws the pixels every minibatch; load the intensities "
+            "binarize='dynamic' redraws the pixels every epoch; load the intensities "
             "(binarize=None) and pass 'dynamic' to training instead"
         )
     if binarize is not None:

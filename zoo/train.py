@@ -160,7 +160,9 @@ def _check_epochs(epochs) -> None:
 
 
 def _check_data(vae, x, name: str, binarize: Optional[str]) -> None:
-    vae.check_input(x, name) if binarize is None else _check_probabilities(vae, x, name)
+    # Whatever the global validation flag: this one check stands in for all per-step checks.
+    with pyro.validation_enabled(True):
+        vae.check_input(x, name) if binarize is None else _check_probabilities(vae, x, name)
 
 
 def _check_probabilities(vae, x, name: str) -> None:

@@ -64,6 +64,11 @@ class VAE(nn.Module):
         self.pyro_name = f"vae{next(_instances)}"
         self.register_buffer("_zero", torch.zeros(()), persistent=False)
 
+    def __setstate__(self, state):
+        # A copy (deepcopy, unpickling) is a new set of tensors: it needs its own store name.
+        super().__setstate__(state)
+        self.pyro_name = f"vae{next(_instances)}"
+
     # ---- Pyro model / guide ----------------------------------------------------------
 
     def model(self, x: torch.Tensor) -> torch.Tensor:
