@@ -15,8 +15,9 @@ from guides.registry import GUIDES
 class DiagonalGaussian(nn.Module):
     r"""q(z|x) = N(z; mu(h), diag(sigma(h)^2)) with h the encoder's features [1].
 
-    Two linear heads on shared features; sigma = softplus(.) keeps the scale positive by
-    construction. Sampling is reparameterized: z = mu + sigma * eps, eps ~ N(0, I).
+    One linear layer gives both ``mu`` and the scale's pre-activation (a single matmul);
+    sigma = softplus(.) keeps the scale positive by construction. Sampling is
+    reparameterized: z = mu + sigma * eps, eps ~ N(0, I).
 
     Args:
         in_features: size of the encoder's feature vector.
@@ -25,10 +26,9 @@ class DiagonalGaussian(nn.Module):
 
     def __init__(self, in_features: int, latent_dim: int):
         super().__init__()
-        self.loc = nn.Linear(in_features, latent_dim)
-        self.scale = nn.Linear(in_features, latent_dim)
+        self.latent_dim = latent_dim
+        self.linear = nn.Linear(in_features, 2 * latent_dim)
 
     def forward(self, features: torch.Tensor) -> dist.TorchDistribution:
-        z_loc = self.loc(features)
-        z_scale = softplus(self.scale(features))
-        return dist.Normal(z_loc, z_scale, validate_args=False).to_event(1)
+        z_loc, z_scale = self.linear(features).split(self.latent_dim, dim=-1)
+        return dist.Normal(z_loc, softplus(z_scale), validate_args=False).to_event(1)

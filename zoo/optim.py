@@ -11,6 +11,7 @@ from typing import Callable, Iterable
 import torch
 from pyro.optim import PyroOptim
 
+FUSABLE = ("adam", "adamw")
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop}
 
 
@@ -52,7 +53,14 @@ class ModuleOptim(PyroOptim):
 
 
 def module_optim(name: str, module: torch.nn.Module, **optim_args) -> ModuleOptim:
-    """``ModuleOptim`` by optimizer name (``adam``, ``adamw``, ``sgd``, ``rmsprop``)."""
+    """``ModuleOptim`` by optimizer name (``adam``, ``adamw``, ``sgd``, ``rmsprop``).
+
+    Adam and AdamW default to torch's fused implementation (one kernel over all tensors;
+    torch's own default on a CPU is a Python loop over them). It computes the same update
+    up to float rounding; pass ``fused=False`` for the loop.
+    """
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(sorted(OPTIMIZERS))}")
+    if name in FUSABLE and "fused" not in optim_args and "foreach" not in optim_args:
+        optim_args["fused"] = all(p.is_floating_point() for p in module.parameters())
     return ModuleOptim(OPTIMIZERS[name], optim_args, module)

@@ -21,6 +21,7 @@ from pyro.distributions.kl import kl_divergence
 from pyro.poutine.util import is_validation_enabled
 from torch import nn
 
+from zoo.distributions import StandardNormal
 from zoo.likelihoods import Likelihood
 
 LATENT = "z"
@@ -62,19 +63,21 @@ class VAE(nn.Module):
         # A name of its own in Pyro's global param store, so that two VAEs in one process
         # never share (or silently reuse stale) parameters there.
         self.pyro_name = f"vae{next(_instances)}"
+        self._param_names = {}
         self.register_buffer("_zero", torch.zeros(()), persistent=False)
 
     def __setstate__(self, state):
         # A copy (deepcopy, unpickling) is a new set of tensors: it needs its own store name.
         super().__setstate__(state)
         self.pyro_name = f"vae{next(_instances)}"
+        self._param_names = {}
 
     # ---- Pyro model / guide ----------------------------------------------------------
 
     def model(self, x: torch.Tensor) -> torch.Tensor:
         # p(x|z) p(z)
         self.check_input(x)
-        pyro.module(self.pyro_name + "_decoder", self.decoder)
+        self._register("decoder")
         with pyro.plate(DATA_PLATE, x.shape[0]):
             z = pyro.sample(LATENT, self.prior())
             params = self.decoder(z)
@@ -84,17 +87,34 @@ class VAE(nn.Module):
     def guide(self, x: torch.Tensor) -> torch.Tensor:
         # q(z|x)
         self.check_input(x)
-        pyro.module(self.pyro_name + "_encoder", self.encoder)
-        pyro.module(self.pyro_name + "_guide", self.guide_head)
+        self._register("encoder", "guide_head")
         with pyro.plate(DATA_PLATE, x.shape[0]):
             return pyro.sample(LATENT, self.encode(x))
+
+    def _register(self, *children: str) -> None:
+        """``pyro.module`` for the named children, with their parameter names cached.
+
+        Registering every parameter at every step is what lets plain ``SVI`` with any
+        ``pyro.optim`` optimizer train the model; the cache skips walking the module tree.
+        """
+        for child in children:
+            if child not in self._param_names:
+                prefix = f"{self.pyro_name}_{child}$$$"
+                self._param_names[child] = [
+                    (prefix + name, p) for name, p in getattr(self, child).named_parameters() if p.requires_grad
+                ]
+            for name, p in self._param_names[child]:
+                pyro.param(name, p)
+
+    def _apply(self, fn, *args, **kwargs):
+        self._param_names = {}  # .to()/.double() may swap parameter objects
+        return super()._apply(fn, *args, **kwargs)
 
     # ---- plain-torch utilities ----------------------------------------------------------
 
     def prior(self) -> dist.TorchDistribution:
         """p(z) = N(0, I)."""
-        zero = self._zero.expand(self.latent_dim)
-        return dist.Normal(zero, zero + 1.0, validate_args=False).to_event(1)
+        return StandardNormal(self.latent_dim, dtype=self._zero.dtype, device=self._zero.device)
 
     def encode(self, x: torch.Tensor) -> dist.TorchDistribution:
         """q(z|x) as a distribution with batch shape ``(N,)`` and event shape ``(latent_dim,)``."""

@@ -13,6 +13,16 @@ def closed_form_log_density(z, loc, scale):
     return (-0.5 * ((z - loc) / scale) ** 2 - scale.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
+def loc_part(head, tensor):
+    """The rows of the fused linear layer (or its gradient) that give the location."""
+    return tensor[: head.latent_dim]
+
+
+def scale_part(head, tensor):
+    """The rows that give the scale's pre-activation."""
+    return tensor[head.latent_dim :]
+
+
 @pytest.fixture
 def head():
     torch.manual_seed(0)
@@ -31,8 +41,9 @@ def test_parameters_are_linear_heads_with_softplus_scale(head, batch_shape):
     h = torch.randn(batch_shape + (6,), dtype=torch.float64)
     q = head(h)
     assert q.batch_shape == batch_shape and q.event_shape == (4,)
-    assert torch.allclose(q.mean, h @ head.loc.weight.T + head.loc.bias, rtol=1e-12)
-    pre = h @ head.scale.weight.T + head.scale.bias
+    w, b = head.linear.weight, head.linear.bias
+    assert torch.allclose(q.mean, h @ loc_part(head, w).T + loc_part(head, b), rtol=1e-12)
+    pre = h @ scale_part(head, w).T + scale_part(head, b)
     assert torch.allclose(q.stddev, torch.log1p(torch.exp(pre)), rtol=1e-12)
 
 
@@ -58,8 +69,8 @@ def test_rsample_moments(head):
 def _head_with_constant_pre_activation(value: float) -> DiagonalGaussian:
     head = DiagonalGaussian(in_features=3, latent_dim=2)
     with torch.no_grad():
-        head.scale.weight.zero_()
-        head.scale.bias.fill_(value)
+        scale_part(head, head.linear.weight).zero_()
+        scale_part(head, head.linear.bias).fill_(value)
     return head
 
 
@@ -85,8 +96,8 @@ def test_density_and_kl_finite_for_a_very_small_scale():
 def test_scale_is_softplus_not_exp_for_large_pre_activations():
     head = DiagonalGaussian(in_features=3, latent_dim=2)
     with torch.no_grad():
-        head.scale.weight.zero_()
-        head.scale.bias.fill_(100.0)
+        scale_part(head, head.linear.weight).zero_()
+        scale_part(head, head.linear.bias).fill_(100.0)
     scale = head(torch.randn(4, 3)).base_dist.scale
     assert torch.allclose(scale, torch.full_like(scale, 100.0))
 
@@ -98,10 +109,11 @@ def test_rsample_is_differentiable_with_the_reparameterization_gradient(head):
     assert q.has_rsample
     z = q.rsample()
     z.sum().backward()
-    pre = (h @ head.scale.weight.T + head.scale.bias).detach()
+    w, b = head.linear.weight, head.linear.bias
+    pre = (h @ scale_part(head, w).T + scale_part(head, b)).detach()
     eps = ((z - q.mean) / q.stddev).detach()
-    assert torch.allclose(head.loc.bias.grad, torch.full((4,), 5.0, dtype=torch.float64))
-    assert torch.allclose(head.scale.bias.grad, (eps * torch.sigmoid(pre)).sum(0), rtol=1e-10)
+    assert torch.allclose(loc_part(head, b.grad), torch.full((4,), 5.0, dtype=torch.float64))
+    assert torch.allclose(scale_part(head, b.grad), (eps * torch.sigmoid(pre)).sum(0), rtol=1e-10)
 
 
 def test_rsample_gradient_reaches_the_encoder(make_vae, mnist_bin):

@@ -25,7 +25,7 @@ def test_defaults_are_the_iwae_one_layer_setting():
     """784-200-200-50 with tanh units [Burda et al. 2015, sec. 5]."""
     vae = zoo.build("vae")
     assert linear_sizes(vae.encoder) == [(784, 200), (200, 200)]
-    assert linear_sizes(vae.guide_head) == [(200, 50), (200, 50)]
+    assert linear_sizes(vae.guide_head) == [(200, 100)]  # loc and scale from one layer
     assert linear_sizes(vae.decoder) == [(50, 200), (200, 200), (200, 784)]
     assert all(isinstance(m, nn.Tanh) for m in vae.modules() if isinstance(m, (nn.Tanh, nn.ReLU)))
     assert isinstance(vae.likelihood, BernoulliLikelihood)

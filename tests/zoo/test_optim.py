@@ -22,10 +22,10 @@ def train_svi(vae, optim, data, seed=1):
     return [svi.step(x) for x in data]
 
 
-def train_by_hand(vae, data, seed=1, lr=1e-3):
+def train_by_hand(vae, data, seed=1, lr=1e-3, **adam_options):
     """The plain PyTorch loop with the same objective and the same draws."""
     pyro.set_rng_seed(seed)
-    opt = torch.optim.Adam(vae.parameters(), lr=lr)
+    opt = torch.optim.Adam(vae.parameters(), lr=lr, **adam_options)
     losses = []
     for x in data:
         loss = Trace_ELBO().differentiable_loss(vae.model, vae.guide, x)
@@ -44,15 +44,26 @@ def assert_same_parameters(a, b, exact=True):
             assert torch.allclose(p, q, rtol=1e-6, atol=1e-8), name
 
 
-def test_svi_with_module_optim_equals_the_hand_written_loop(make_vae, mnist_bin):
+@pytest.mark.parametrize("fused", [True, False])
+def test_svi_with_module_optim_equals_the_hand_written_loop(make_vae, mnist_bin, fused):
     data = batches(mnist_bin[0])
     a, b = make_vae(0), make_vae(0)
     start = {k: v.clone() for k, v in a.state_dict().items()}
-    svi_losses = train_svi(a, module_optim("adam", a, lr=1e-3), data)
-    hand_losses = train_by_hand(b, data)
+    svi_losses = train_svi(a, module_optim("adam", a, lr=1e-3, fused=fused), data)
+    hand_losses = train_by_hand(b, data, fused=fused)
     assert svi_losses == pytest.approx(hand_losses, rel=1e-6)
     assert_same_parameters(a, b, exact=True)
     assert not torch.equal(a.decoder.net[0].weight, start["decoder.net.0.weight"])
+
+
+def test_adam_is_fused_by_default_and_equals_the_loop_up_to_rounding(make_vae, mnist_bin):
+    data = batches(mnist_bin[0])
+    a, b = make_vae(0), make_vae(0)
+    optim = module_optim("adam", a, lr=1e-3)
+    assert optim.optimizer.defaults["fused"] is True
+    train_svi(a, optim, data)
+    train_by_hand(b, data)  # torch's default on a CPU: the per-tensor loop
+    assert_same_parameters(a, b, exact=False)
 
 
 def test_module_optim_equals_pyro_per_parameter_adam(make_vae, mnist_bin):

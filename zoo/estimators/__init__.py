@@ -17,7 +17,9 @@ MAX_PLATE_NESTING = 1
 def _particles(num_particles: int) -> dict:
     if isinstance(num_particles, bool) or not isinstance(num_particles, int) or num_particles <= 0:
         raise ValueError(f"num_particles must be a positive integer, got {num_particles!r}")
-    return dict(num_particles=num_particles, vectorize_particles=True, max_plate_nesting=MAX_PLATE_NESTING)
+    # One particle needs no particle plate: the same draws, without the plate's overhead.
+    return dict(num_particles=num_particles, vectorize_particles=num_particles > 1,
+                max_plate_nesting=MAX_PLATE_NESTING)
 
 
 @ESTIMATORS.register("elbo")

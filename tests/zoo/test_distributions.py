@@ -1,0 +1,81 @@
+"""StandardNormal against Pyro's Normal(0, 1).to_event(1): densities, KL, sampling."""
+import math
+
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from pyro import poutine
+from pyro.distributions.kl import kl_divergence
+
+from zoo.distributions import StandardNormal
+
+
+def reference(dim, batch_shape=()):
+    zeros = torch.zeros(torch.Size(batch_shape) + (dim,), dtype=torch.float64)
+    return dist.Normal(zeros, zeros + 1).to_event(1)
+
+
+@pytest.mark.parametrize("batch_shape", [(), (1,), (4,), (2, 3)])
+def test_log_prob_equals_normal_to_event(batch_shape):
+    p = StandardNormal(5, dtype=torch.float64).expand(batch_shape)
+    z = 3 * torch.randn(torch.Size(batch_shape) + (5,), dtype=torch.float64)
+    assert p.batch_shape == batch_shape and p.event_shape == (5,)
+    assert torch.allclose(p.log_prob(z), reference(5, batch_shape).log_prob(z), rtol=1e-12)
+
+
+def test_log_prob_broadcasts_extra_sample_dims():
+    p = StandardNormal(3, batch_shape=(4,), dtype=torch.float64)
+    z = torch.randn(7, 4, 3, dtype=torch.float64)
+    assert torch.allclose(p.log_prob(z), reference(3, (4,)).log_prob(z), rtol=1e-12)
+    assert p.log_prob(torch.zeros(3, dtype=torch.float64)).shape == (4,)
+
+
+def test_kl_from_diagonal_normal_equals_pyros_normal_kl():
+    loc = torch.randn(6, 4, dtype=torch.float64)
+    scale = torch.rand(6, 4, dtype=torch.float64) + 0.1
+    q = dist.Normal(loc, scale).to_event(1)
+    expected = kl_divergence(q, reference(4, (6,)))
+    assert torch.allclose(kl_divergence(q, StandardNormal(4, (6,), dtype=torch.float64)), expected, rtol=1e-12)
+    # the seed's formula: -1/2 sum(log sigma^2 + 1 - sigma^2 - mu^2)
+    seed = -0.5 * (torch.log(scale**2) + 1 - scale**2 - loc**2).sum(-1)
+    assert torch.allclose(expected, seed, rtol=1e-12)
+
+
+def test_kl_is_zero_for_the_prior_itself_and_refuses_other_families():
+    q = dist.Normal(torch.zeros(3), torch.ones(3)).to_event(1)
+    assert kl_divergence(q, StandardNormal(3)).abs().max() < 1e-7
+    with pytest.raises(NotImplementedError, match="StandardNormal"):
+        kl_divergence(dist.Laplace(torch.zeros(3), torch.ones(3)).to_event(1), StandardNormal(3))
+
+
+def test_samples_have_zero_mean_unit_variance():
+    z = StandardNormal(3, batch_shape=(2,), dtype=torch.float64).rsample((50000,))
+    assert z.shape == (50000, 2, 3)
+    se = 1 / math.sqrt(50000)
+    assert (z.mean(0).abs() < 4 * se).all()
+    assert ((z.var(0) - 1).abs() < 4 * math.sqrt(2) * se).all()
+
+
+def test_entropy_mean_variance():
+    p = StandardNormal(5, batch_shape=(2,), dtype=torch.float64)
+    assert torch.allclose(p.entropy(), reference(5, (2,)).entropy())
+    assert torch.equal(p.mean, torch.zeros(2, 5, dtype=torch.float64)) and torch.equal(p.variance, torch.ones(2, 5, dtype=torch.float64))
+
+
+def test_under_a_plate_it_expands_to_the_batch():
+    def model():
+        with pyro.plate("data", 7):
+            return pyro.sample("z", StandardNormal(2))
+
+    trace = poutine.trace(model).get_trace()
+    site = trace.nodes["z"]
+    assert site["value"].shape == (7, 2) and site["fn"].batch_shape == (7,)
+    trace.compute_log_prob()
+    assert site["log_prob"].shape == (7,)
+
+
+@pytest.mark.parametrize("dim", [0, -1, 2.0, True])
+def test_dim_must_be_a_positive_integer(dim):
+    with pytest.raises(ValueError, match="dim must be a positive integer"):
+        StandardNormal(dim)

@@ -1,0 +1,69 @@
+r"""Distributions the zoo needs that Pyro lacks.
+
+``StandardNormal(d)`` is N(0, I_d) as a single event of size d, with no parameters:
+
+    log p(z) = -||z||^2 / 2 - (d / 2) log(2 pi)
+
+``Normal(zeros, ones).to_event(1)`` is the same density, but evaluates ``scale ** 2``,
+``log(scale)`` and a division on constant tensors at every call; a VAE's prior is evaluated
+at every step, so the parameter-free form is cheaper and its KL divergences are simpler.
+"""
+import math
+
+import torch
+from pyro.distributions import TorchDistribution
+from torch.distributions import Independent, Normal, constraints
+from torch.distributions.kl import register_kl
+
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class StandardNormal(TorchDistribution):
+    """N(0, I) over vectors of size ``dim``.
+
+    Args:
+        dim: event size.
+        batch_shape: batch shape (as from ``expand``).
+        dtype, device: of the samples.
+    """
+
+    arg_constraints = {}
+    support = constraints.real_vector
+    has_rsample = True
+
+    def __init__(self, dim: int, batch_shape=torch.Size(), dtype=torch.float32, device=None):
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
+            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        self.dim, self.dtype, self.device = dim, dtype, device
+        super().__init__(torch.Size(batch_shape), torch.Size([dim]), validate_args=False)
+
+    def expand(self, batch_shape, _instance=None) -> "StandardNormal":
+        return StandardNormal(self.dim, batch_shape, self.dtype, self.device)
+
+    def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:
+        return torch.randn(self._extended_shape(sample_shape), dtype=self.dtype, device=self.device)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        lp = -0.5 * value.pow(2).sum(-1) - self.dim * HALF_LOG_2PI
+        return lp.expand(torch.broadcast_shapes(lp.shape, self.batch_shape))
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return torch.zeros(self._extended_shape(), dtype=self.dtype, device=self.device)
+
+    @property
+    def variance(self) -> torch.Tensor:
+        return torch.ones(self._extended_shape(), dtype=self.dtype, device=self.device)
+
+    def entropy(self) -> torch.Tensor:
+        return torch.full(self.batch_shape, self.dim * (0.5 + HALF_LOG_2PI), dtype=self.dtype, device=self.device)
+
+
+@register_kl(Independent, StandardNormal)
+def _kl_diagonal_normal_standard(q: Independent, p: StandardNormal) -> torch.Tensor:
+    r"""KL(N(mu, diag sigma^2) || N(0, I)) = 1/2 sum_i (mu_i^2 + sigma_i^2 - 1 - log sigma_i^2)."""
+    if not (isinstance(q.base_dist, Normal) and q.reinterpreted_batch_ndims == 1):
+        raise NotImplementedError(f"no closed-form KL from {q} to StandardNormal")
+    loc, scale = q.base_dist.loc, q.base_dist.scale
+    kl = 0.5 * (loc.pow(2) + scale.pow(2) - 1).sum(-1) - scale.log().sum(-1)
+    return kl.expand(torch.broadcast_shapes(kl.shape, p.batch_shape))
