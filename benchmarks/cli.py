@@ -114,12 +114,14 @@ def _load_data(spec: dict):
 
 
 def cmd_train(args) -> int:
+    import pyro
     import zoo
 
     out = _prepare_out(args)
     spec = {"dataset": args.dataset, "data_root": args.data_root, "download": args.download,
             "binarize": args.binarize, "seed": args.seed, "train_size": args.train_size, "test_size": args.test_size}
     train, test = _load_data(spec)
+    pyro.set_rng_seed(args.seed)  # the initial weights follow --seed too
     vae = zoo.build(args.model, data_shape=tuple(train.shape[1:]), latent_dim=args.latent_dim,
                     hidden=tuple(args.hidden), activation=args.activation, likelihood=args.likelihood, guide=args.guide)
     (out / "data.json").write_text(json.dumps(spec, indent=2))

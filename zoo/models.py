@@ -71,11 +71,7 @@ def build(name: str = "vae", **kwargs) -> nn.Module:
         >>> vae = build("vae", data_shape=(1, 28, 28), latent_dim=50, hidden=(200, 200),
         ...             activation="tanh", likelihood="bernoulli", guide="diagonal")
     """
-    factory = MODELS.get(name)
-    try:
-        return factory(**kwargs)
-    except TypeError as e:
-        raise TypeError(f"bad arguments for model {name!r}: {e}") from None
+    return MODELS.create(name, **kwargs)
 
 
 def list_models() -> List[str]:

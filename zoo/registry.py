@@ -31,6 +31,14 @@ class Registry:
             choices = ", ".join(self.names())
             raise ValueError(f"unknown {self.kind} {name!r}; choose from {choices}") from None
 
+    def create(self, name: str, **kwargs):
+        """Call the factory registered as ``name``; bad keyword arguments name the factory."""
+        factory = self.get(name)
+        try:
+            return factory(**kwargs)
+        except TypeError as e:
+            raise TypeError(f"bad arguments for {self.kind} {name!r}: {e}") from e
+
     def names(self) -> List[str]:
         return sorted(self._factories)
 

@@ -59,7 +59,7 @@ def test_bad_num_particles_raises(k):
 
 
 def test_unknown_option_names_the_estimator():
-    with pytest.raises(TypeError, match=r"bad options for estimator 'elbo'.*num_samples"):
+    with pytest.raises(TypeError, match=r"bad arguments for estimator 'elbo'.*num_samples"):
         estimators.get("elbo", num_samples=3)
 
 

@@ -37,11 +37,7 @@ def elbo_kl(num_particles: int = 1) -> ELBO:
 
 def get(name: str, **options) -> ELBO:
     """An estimator by name, e.g. ``get("elbo", num_particles=5)``."""
-    factory = ESTIMATORS.get(name)
-    try:
-        return factory(**options)
-    except TypeError as e:
-        raise TypeError(f"bad options for estimator {name!r}: {e}") from None
+    return ESTIMATORS.create(name, **options)
 
 
 def list_estimators() -> List[str]:
