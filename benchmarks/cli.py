@@ -130,8 +130,9 @@ def cmd_train(args) -> int:
                       batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
                       binarize="dynamic" if args.binarize == "dynamic" else None)
     last = history[-1]
-    print(f"epoch {last['epoch']}: train ELBO {last['train_elbo']:.2f}, test ELBO {last['test_elbo']:.2f}, "
-          f"test KL {last['test_kl']:.2f} nats; {last['train_time_s']:.1f} s per epoch")
+    kl = f", test KL {last['test_kl']:.2f}" if "test_kl" in last else ""
+    print(f"epoch {last['epoch']}: train ELBO {last['train_elbo']:.2f}, test ELBO {last['test_elbo']:.2f}{kl} "
+          f"nats; {last['train_time_s']:.1f} s per epoch")
     _write_figures(out, vae, _figure_inputs(test, spec, 8), history, seed=args.seed)
     return 0
 

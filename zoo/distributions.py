@@ -12,7 +12,7 @@ import math
 
 import torch
 from pyro.distributions import TorchDistribution
-from torch.distributions import Independent, Normal, constraints
+from torch.distributions import Independent, MultivariateNormal, Normal, constraints
 from torch.distributions.kl import register_kl
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -67,3 +67,26 @@ def _kl_diagonal_normal_standard(q: Independent, p: StandardNormal) -> torch.Ten
     loc, scale = q.base_dist.loc, q.base_dist.scale
     kl = 0.5 * (loc.pow(2) + scale.pow(2) - 1).sum(-1) - scale.log().sum(-1)
     return kl.expand(torch.broadcast_shapes(kl.shape, p.batch_shape))
+
+
+@register_kl(MultivariateNormal, StandardNormal)
+def _kl_full_rank_standard(q: MultivariateNormal, p: StandardNormal) -> torch.Tensor:
+    r"""KL(N(mu, L L^T) || N(0, I)) = 1/2 (||L||_F^2 + ||mu||^2 - d) - sum_i log L_ii."""
+    L = q.scale_tril
+    kl = 0.5 * (L.pow(2).sum((-2, -1)) + q.loc.pow(2).sum(-1) - p.dim)
+    kl = kl - L.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+    return kl.expand(torch.broadcast_shapes(kl.shape, p.batch_shape))
+
+
+@register_kl(MultivariateNormal, Independent)
+def _kl_full_rank_diagonal(q: MultivariateNormal, p: Independent) -> torch.Tensor:
+    r"""KL(N(mu, L L^T) || N(m, diag s^2)), which Pyro lacks:
+
+        1/2 [ sum_i ((L L^T)_ii + (mu_i - m_i)^2) / s_i^2 - d ] + sum_i log s_i - sum_i log L_ii
+    """
+    if not (isinstance(p.base_dist, Normal) and p.reinterpreted_batch_ndims == 1):
+        raise NotImplementedError(f"no closed-form KL from MultivariateNormal to {p}")
+    L, m, s = q.scale_tril, p.base_dist.loc, p.base_dist.scale
+    var_q = L.pow(2).sum(-1)  # diagonal of L L^T
+    quad = ((var_q + (q.loc - m).pow(2)) / s.pow(2)).sum(-1)
+    return 0.5 * (quad - q.loc.shape[-1]) + s.log().sum(-1) - L.diagonal(dim1=-2, dim2=-1).log().sum(-1)

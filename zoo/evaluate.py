@@ -1,7 +1,7 @@
 r"""Evaluation of trained models: per-datapoint ELBO and KL.
 
     ELBO(x) = E_q[log p(x, z) - log q(z|x)]  (Monte Carlo, ``num_particles`` draws)
-    KL(x)   = KL(q(z|x) || p(z))              (closed form where registered)
+    KL(x)   = KL(q(z|x) || p(z))              (closed form where registered; omitted where undefined)
 """
 from typing import Dict
 
@@ -29,8 +29,19 @@ def elbo_and_kl(vae, x: torch.Tensor, batch_size: int = 1000, num_particles: int
         elbo_sum, kl_sum = 0.0, 0.0
         for xb in _batches(x, batch_size):
             elbo_sum += log_weights(vae.model, vae.guide, xb, num_particles=num_particles).mean(0).sum().item()
-            kl_sum += vae.kl(xb).sum().item()
+            kl_sum = _add_kl(vae, xb, kl_sum)
     finally:
         vae.train(was_training)
     n = x.shape[0]
-    return {"elbo": elbo_sum / n, "kl": kl_sum / n}
+    return {"elbo": elbo_sum / n} if kl_sum is None else {"elbo": elbo_sum / n, "kl": kl_sum / n}
+
+
+def _add_kl(vae, x, total):
+    """Running KL sum; ``None`` for models whose KL is undefined (e.g. the autoencoder's
+    point mass against a flat prior), which then report no KL at all."""
+    if total is None:
+        return None
+    try:
+        return total + vae.kl(x).sum().item()
+    except NotImplementedError:
+        return None

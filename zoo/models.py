@@ -5,7 +5,7 @@ from typing import List, Optional, Tuple
 
 from torch import nn
 
-from guides.registry import GUIDES, build_guide
+from guides.registry import build_guide, parse_guide
 from zoo.likelihoods import LIKELIHOODS, build_likelihood
 from zoo.nets import ACTIVATIONS, MLPDecoder, MLPEncoder, check_sizes
 from zoo.registry import Registry
@@ -48,7 +48,7 @@ class VAEConfig:
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; choose from {', '.join(sorted(ACTIVATIONS))}")
         LIKELIHOODS.get(self.likelihood)
-        GUIDES.get(self.guide)
+        parse_guide(self.guide)
 
 
 @MODELS.register("vae")

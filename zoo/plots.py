@@ -71,10 +71,14 @@ def plot_training_curves(history: List[dict], path, title: str = "Training curve
     ax_elbo.plot(epochs, [-r["loss"] for r in history], ls="--", label="training objective (running)")
     ax_elbo.set(xlabel="epoch", ylabel="nats per datapoint", title="ELBO")
     ax_elbo.legend()
-    for key, label in _present(history, ("train_kl", "train"), ("test_kl", "test")):
+    kl_keys = _present(history, ("train_kl", "train"), ("test_kl", "test"))
+    for key, label in kl_keys:
         ax_kl.plot(epochs, [r[key] for r in history], marker="o", label=label)
     ax_kl.set(xlabel="epoch", ylabel="nats per datapoint", title="KL(q(z|x) || p(z))")
-    ax_kl.legend()
+    if kl_keys:
+        ax_kl.legend()
+    else:
+        ax_kl.text(0.5, 0.5, "not defined for this model", ha="center", va="center", transform=ax_kl.transAxes)
     fig.suptitle(title)
     return _save(fig, path)
 
