@@ -19,8 +19,10 @@ def _train_parser(sub) -> None:
                    help="static/threshold: once at load; dynamic: a fresh Bernoulli draw every epoch")
     p.add_argument("--train-size", type=int, default=None, help="use the first N training images")
     p.add_argument("--test-size", type=int, default=None, help="use the first N test images")
-    p.add_argument("--likelihood", default="bernoulli")
-    p.add_argument("--guide", default="diagonal")
+    p.add_argument("--likelihood", default="bernoulli", help="bernoulli, gaussian, gaussian-learned")
+    p.add_argument("--likelihood-scale", type=float, default=None, help="the fixed scale of the gaussian likelihood")
+    p.add_argument("--guide", default=None,
+                   help="diagonal (default), full-rank, planar:K, radial:K, iaf:K, sylvester:K; none for --model ae")
     p.add_argument("--latent-dim", type=int, default=50)
     p.add_argument("--hidden", type=int, nargs="+", default=[200, 200])
     p.add_argument("--activation", default="tanh")
@@ -122,8 +124,11 @@ def cmd_train(args) -> int:
             "binarize": args.binarize, "seed": args.seed, "train_size": args.train_size, "test_size": args.test_size}
     train, test = _load_data(spec)
     pyro.set_rng_seed(args.seed)  # the initial weights follow --seed too
+    options = {"guide": args.guide} if args.guide is not None else {}
+    if args.likelihood_scale is not None:
+        options["likelihood_options"] = {"scale": args.likelihood_scale}
     vae = zoo.build(args.model, data_shape=tuple(train.shape[1:]), latent_dim=args.latent_dim,
-                    hidden=tuple(args.hidden), activation=args.activation, likelihood=args.likelihood, guide=args.guide)
+                    hidden=tuple(args.hidden), activation=args.activation, likelihood=args.likelihood, **options)
     (out / "data.json").write_text(json.dumps(spec, indent=2))
     history = zoo.fit(vae, train, test=test, epochs=args.epochs, out_dir=out, resume=args.resume,
                       progress=not args.no_progress, estimator=args.estimator, num_particles=args.num_particles,
@@ -155,7 +160,9 @@ def _write_figures(out: Path, vae, inputs, history, seed: int, num_samples=100, 
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        paths = [plots.plot_samples(vae.sample(num_samples), out / "samples.png"),
+        title = "Decoded latent noise z ~ N(0, I) (an autoencoder has no prior)" if vae.config.get("model") == "ae" \
+            else "Samples from the prior"
+        paths = [plots.plot_samples(vae.sample(num_samples), out / "samples.png", title=title),
                  plots.plot_reconstructions(inputs, vae.reconstruct(inputs, num_reconstructions),
                                             out / "reconstructions.png")]
     if history:

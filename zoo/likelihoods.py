@@ -1,16 +1,38 @@
-r"""Observation models p(x|z), by name.
+r"""Observation models p(x|z), by name, and closed-form Gaussian helpers.
 
 A likelihood turns decoder outputs of shape ``(..., num_params, *data_shape)`` into a
 distribution whose event covers the whole datum, and checks that data lie in its support.
+``build_likelihood(name, data_shape, **options)`` passes a likelihood its options
+(``scale`` of ``gaussian``); an option it does not take raises a ``ValueError`` naming it.
+
+Likelihoods:
+    ``bernoulli``: logits, for binary data (binarized MNIST).
+    ``gaussian``: N(x; mu(z), scale^2 I) with a fixed ``scale``; -log p is the squared error
+        / (2 scale^2) plus a constant.
+    ``gaussian-learned``: N(x; mu(z), diag sigma(z)^2), the decoder emitting mu and log sigma,
+        as for the Frey faces in [1, appendix C.2] and the 2D VAE of seed 003.
+
+The Gaussians are densities, so log p(x|z) and the ELBO can be positive. With a learned
+sigma on data that take finitely many values (8-bit pixels), the density of a pixel the
+decoder fits exactly grows without bound as sigma -> 0: an ELBO in nats is comparable
+only between Gaussian models on the same data, never with a Bernoulli model's.
+
+References:
+    [1] Kingma, Welling. Auto-Encoding Variational Bayes. arXiv:1312.6114
 """
-from typing import Sequence
+import inspect
+import math
+from typing import Any, Optional, Sequence, Tuple
 
 import torch
 import pyro.distributions as dist
 
+from zoo.distributions import HALF_LOG_2PI
 from zoo.registry import Registry
 
 LIKELIHOODS = Registry("likelihood")
+
+Options = Tuple[Tuple[str, Any], ...]
 
 
 def check_finite(x: torch.Tensor, name: str = "x") -> None:
@@ -19,8 +41,46 @@ def check_finite(x: torch.Tensor, name: str = "x") -> None:
         raise ValueError(f"{name} contains {bad} NaN or infinite values")
 
 
+# ---- closed forms (seed 003's get_normal_KL / get_normal_nll) --------------------------
+
+
+def normal_kl(
+    mean1: torch.Tensor,
+    log_std1: torch.Tensor,
+    mean2: Optional[torch.Tensor] = None,
+    log_std2: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    r"""KL(N(mean1, exp(log_std1)^2) || N(mean2, exp(log_std2)^2)), elementwise (not summed).
+
+        KL = log_std2 - log_std1 + (sigma1^2 + (mean1 - mean2)^2) / (2 sigma2^2) - 1/2
+
+    Args:
+        mean1, log_std1: the first normal (broadcastable tensors).
+        mean2, log_std2: the second; each one left ``None`` is 0, so N(0, 1) by default.
+
+    Returns:
+        The broadcast elementwise KL, in nats.
+    """
+    mean2 = torch.zeros_like(mean1) if mean2 is None else mean2
+    log_std2 = torch.zeros_like(log_std1) if log_std2 is None else log_std2
+    log_ratio = log_std1 - log_std2
+    return 0.5 * (torch.exp(2 * log_ratio) + (mean1 - mean2) ** 2 * torch.exp(-2 * log_std2) - 1) - log_ratio
+
+
+def normal_nll(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    r"""-log N(x; mean, exp(log_std)^2), elementwise (not summed).
+
+        -log p(x) = log_std + log(2 pi) / 2 + (x - mean)^2 / (2 exp(2 log_std))
+    """
+    return log_std + HALF_LOG_2PI + 0.5 * ((x - mean) * torch.exp(-log_std)) ** 2
+
+
+# ---- likelihoods --------------------------------------------------------------------------
+
+
 class Likelihood:
-    """Base class. Subclasses set ``num_params`` and implement ``dist`` and ``mean``."""
+    """Base class. Subclasses set ``num_params`` and implement ``dist`` and ``mean``; their
+    options are keyword arguments of ``__init__`` after ``data_shape``."""
 
     num_params = 1
 
@@ -37,6 +97,10 @@ class Likelihood:
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def _params(self, params: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """The ``num_params`` parameter tensors, each ``(..., *data_shape)``."""
+        return params.unbind(-self.event_dim - 1)
 
 
 @LIKELIHOODS.register("bernoulli")
@@ -65,5 +129,90 @@ class BernoulliLikelihood(Likelihood):
         return torch.sigmoid(params.squeeze(-self.event_dim - 1))
 
 
-def build_likelihood(name: str, data_shape: Sequence[int]) -> Likelihood:
-    return LIKELIHOODS.get(name)(data_shape)
+@LIKELIHOODS.register("gaussian")
+class GaussianLikelihood(Likelihood):
+    r"""p(x|z) = prod_i N(x_i; mu_i(z), scale^2) with a fixed ``scale``.
+
+        -log p(x|z) = ||x - mu(z)||^2 / (2 scale^2) + D (log scale + log(2 pi) / 2)
+
+    so maximizing it is least squares: the seed's autoencoder MSE, up to scale and constant.
+
+    Args:
+        data_shape: shape of one datum.
+        scale: the standard deviation sigma, a positive finite number (default 1).
+    """
+
+    def __init__(self, data_shape: Sequence[int], scale: float = 1.0):
+        super().__init__(data_shape)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (0 < scale < math.inf):
+            raise ValueError(f"scale of the gaussian likelihood must be a positive finite number, got {scale!r}")
+        self.scale = float(scale)
+
+    def dist(self, params: torch.Tensor) -> dist.TorchDistribution:
+        (loc,) = self._params(params)
+        return dist.Normal(loc, self.scale, validate_args=False).to_event(self.event_dim)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        (loc,) = self._params(params)
+        return loc
+
+
+@LIKELIHOODS.register("gaussian-learned")
+class LearnedGaussianLikelihood(Likelihood):
+    r"""p(x|z) = prod_i N(x_i; mu_i(z), exp(log_sigma_i(z))^2): the decoder emits mu and log sigma.
+
+    The exponential keeps sigma positive by construction; nothing is clamped, so a decoder
+    may drive sigma towards 0 where it fits a pixel exactly (see the module docstring).
+    """
+
+    num_params = 2
+
+    def dist(self, params: torch.Tensor) -> dist.TorchDistribution:
+        loc, log_scale = self._params(params)
+        return dist.Normal(loc, log_scale.exp(), validate_args=False).to_event(self.event_dim)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        return self._params(params)[0]
+
+
+# ---- by name ------------------------------------------------------------------------------
+
+
+def likelihood_options(name: str) -> Tuple[str, ...]:
+    """The option names that the likelihood ``name`` takes."""
+    signature = inspect.signature(LIKELIHOODS.get(name).__init__)
+    return tuple(signature.parameters)[2:]  # after self, data_shape
+
+
+def freeze_options(options) -> Options:
+    """Options as a sorted tuple of ``(name, value)`` pairs (hashable, for frozen configs).
+
+    Accepts a dict, pairs (tuples or, after a JSON round trip, lists), or ``None``.
+    """
+    if options is None:
+        return ()
+    items = options.items() if isinstance(options, dict) else options
+    try:
+        pairs = [(k, v) for k, v in items]
+    except (TypeError, ValueError):
+        raise ValueError(f"likelihood options must be a dict of name -> value, got {options!r}") from None
+    for k, _ in pairs:
+        if not isinstance(k, str):
+            raise ValueError(f"likelihood option names must be str, got {k!r}")
+    if len({k for k, _ in pairs}) != len(pairs):
+        raise ValueError(f"likelihood options repeat a name: {options!r}")
+    return tuple(sorted(pairs, key=lambda pair: pair[0]))
+
+
+def build_likelihood(name: str, data_shape: Sequence[int], **options) -> Likelihood:
+    """The likelihood ``name`` for data of shape ``data_shape``, with its ``options``.
+
+    Raises:
+        ValueError: on an unknown name, an option the likelihood does not take, or a bad value.
+    """
+    accepted = likelihood_options(name)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        choices = f"choose from {', '.join(accepted)}" if accepted else "it takes none"
+        raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for likelihood {name!r}; {choices}")
+    return LIKELIHOODS.get(name)(data_shape, **options)

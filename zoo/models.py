@@ -1,12 +1,13 @@
 """Models by name: ``zoo.build("vae", ...)`` assembles networks, guide and likelihood."""
 import dataclasses
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from torch import nn
 
 from guides.registry import build_guide, parse_guide
-from zoo.likelihoods import LIKELIHOODS, build_likelihood
+from zoo.autoencoder import Autoencoder
+from zoo.likelihoods import build_likelihood, freeze_options
 from zoo.nets import ACTIVATIONS, MLPDecoder, MLPEncoder, check_sizes
 from zoo.registry import Registry
 from zoo.vae import VAE
@@ -27,6 +28,8 @@ class VAEConfig:
         activation: hidden activation name.
         likelihood: likelihood name (``zoo.likelihoods``).
         guide: guide name (``guides``).
+        likelihood_options: the likelihood's options, e.g. ``{"scale": 0.1}`` for ``gaussian``;
+            a dict or pairs, stored as a sorted tuple of ``(name, value)`` pairs.
     """
 
     data_shape: Tuple[int, ...] = (1, 28, 28)
@@ -36,6 +39,7 @@ class VAEConfig:
     activation: str = "tanh"
     likelihood: str = "bernoulli"
     guide: str = "diagonal"
+    likelihood_options: Tuple[Tuple[str, Any], ...] = ()
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -47,7 +51,8 @@ class VAEConfig:
             raise ValueError(f"latent_dim must be a positive integer, got {self.latent_dim!r}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; choose from {', '.join(sorted(ACTIVATIONS))}")
-        LIKELIHOODS.get(self.likelihood)
+        set_("likelihood_options", freeze_options(self.likelihood_options))
+        build_likelihood(self.likelihood, self.data_shape, **dict(self.likelihood_options))
         parse_guide(self.guide)
 
 
@@ -55,13 +60,20 @@ class VAEConfig:
 def build_vae(**kwargs) -> VAE:
     """An MLP VAE; keyword arguments are the fields of :class:`VAEConfig`."""
     cfg = VAEConfig(**kwargs)
-    likelihood = build_likelihood(cfg.likelihood, cfg.data_shape)
+    likelihood = build_likelihood(cfg.likelihood, cfg.data_shape, **dict(cfg.likelihood_options))
     encoder = MLPEncoder(cfg.data_shape, cfg.hidden, cfg.activation)
     decoder_hidden = cfg.decoder_hidden if cfg.decoder_hidden is not None else tuple(reversed(cfg.hidden))
     decoder = MLPDecoder(cfg.latent_dim, cfg.data_shape, decoder_hidden, cfg.activation, likelihood.num_params)
     head = build_guide(cfg.guide, encoder.out_features, cfg.latent_dim)
     config = {"model": "vae", **dataclasses.asdict(cfg)}
     return VAE(encoder, head, decoder, likelihood, cfg.latent_dim, config=config)
+
+
+@MODELS.register("ae")
+def build_ae(guide: str = "delta", **kwargs) -> Autoencoder:
+    """The deterministic autoencoder (``zoo.autoencoder``): the MLP VAE's networks and
+    likelihood, keyword arguments as for ``"vae"``, the guide fixed to a point mass."""
+    return Autoencoder.from_vae(build_vae(**kwargs), guide=guide)
 
 
 def build(name: str = "vae", **kwargs) -> nn.Module:

@@ -293,12 +293,80 @@ def test_load_refuses_dynamic_and_unknown_binarize(tmp_path):
         data.load("mnist", tmp_path, binarize="stat")
 
 
+# ---------------------------------------------------------------- frey
+
+# Sum of the 1965 x 560 uint8 pixels of frey_rawface.mat (the file is pinned by SHA256SUMS).
+FREY_PIXEL_SUM, FREY_NUM_PIXELS = 169_968_741, 1965 * 560
+
+
+@pytest.fixture(scope="module")
+def frey(root):
+    return data.load("frey", root)
+
+
+@pytest.fixture(scope="module")
+def frey_raw(root):
+    return scipy.io.loadmat(root / "frey_faces" / "frey_rawface.mat")["ff"]
+
+
+def test_frey_shapes_and_range(frey):
+    assert frey.name == "frey" and frey.data_shape == (1, 28, 20)
+    assert frey.train.shape == (1769, 1, 28, 20) and frey.test.shape == (196, 1, 28, 20)
+    assert frey.valid is None and frey.train_labels is None and frey.test_labels is None
+    for x in (frey.train, frey.test):
+        assert x.dtype == torch.float32 and x.min() >= 0 and x.max() <= 1
+        levels = x * 255  # intensities are the bytes / 255
+        assert torch.allclose(levels, levels.round(), atol=1e-4)
+
+
+def test_frey_pixel_mean_is_that_of_the_file(frey):
+    """The mean intensity is the file's byte sum / (N * 560 * 255) = 0.6057289; each float32
+    k/255 is within a relative 2^-24 = 6e-8 of its value, so the float64 mean is within 1e-7."""
+    both = torch.cat([frey.train, frey.test]).to(torch.float64)
+    assert both.mean().item() == pytest.approx(FREY_PIXEL_SUM / (FREY_NUM_PIXELS * 255), rel=1e-7)
+    assert both.mean().item() == pytest.approx(0.6057289, abs=1e-7)
+
+
+def test_frey_images_are_the_columns_of_the_file_as_28x20_frames(frey, frey_raw):
+    """Train and test partition the file's frames; each frame is ``ff.T.reshape(-1, 28, 20)``."""
+    frames = torch.from_numpy(frey_raw.T.reshape(-1, 28, 20).astype(np.float32) / 255)
+    both = torch.cat([frey.train, frey.test]).squeeze(1)
+    key = lambda t: sorted(map(bytes, (t * 255).round().to(torch.uint8).reshape(len(t), -1).numpy()))  # noqa: E731
+    assert key(both) == key(frames)
+    # Upright faces, rows top to bottom: the band of the eyes (rows 5-8, mean 0.47) is darker
+    # than the forehead above (rows 0-3, 0.74) and the cheeks below (rows 10-12, 0.72).
+    eyes = both[:, 5:9].mean()
+    assert both[:, 0:4].mean() > eyes + 0.2 and both[:, 10:13].mean() > eyes + 0.2
+
+
+def test_frey_split_is_deterministic_and_independent_of_seed(frey, root):
+    again = data.load("frey", root, seed=7)
+    assert torch.equal(again.train, frey.train) and torch.equal(again.test, frey.test)
+
+
+def test_frey_missing_file_error(tmp_path):
+    with pytest.raises(FileNotFoundError) as info:
+        data.load("frey", tmp_path, download=True)
+    message = str(info.value)
+    assert "'frey'" in message and str(tmp_path / "frey_faces" / "frey_rawface.mat") in message
+    assert data.DATA_ROOT_ENV in message and "no download" in message
+    with pytest.raises(FileNotFoundError, match="frey"):
+        data.load("frey")
+
+
+def test_frey_rejects_a_file_of_the_wrong_shape(tmp_path):
+    (tmp_path / "frey_faces").mkdir()
+    scipy.io.savemat(tmp_path / "frey_faces" / "frey_rawface.mat", {"ff": np.zeros((784, 3), np.uint8)})
+    with pytest.raises(ValueError, match="expected uint8 columns of 560 pixels"):
+        data.load("frey", tmp_path)
+
+
 # ---------------------------------------------------------------- names, roots, errors
 
 
 def test_unknown_dataset_lists_choices():
-    assert data.list_datasets() == ["binarized-mnist", "mnist", "mnist5k"]
-    with pytest.raises(ValueError, match="'mnsit'; choose from binarized-mnist, mnist, mnist5k"):
+    assert data.list_datasets() == ["binarized-mnist", "frey", "mnist", "mnist5k"]
+    with pytest.raises(ValueError, match="'mnsit'; choose from binarized-mnist, frey, mnist, mnist5k"):
         data.load("mnsit")
 
 

@@ -106,7 +106,7 @@ def test_bad_config_raises_naming_the_argument(kwargs, message):
 
 
 def test_unknown_model_lists_choices():
-    with pytest.raises(ValueError, match=r"unknown model 'vea'; choose from vae"):
+    with pytest.raises(ValueError, match=r"unknown model 'vea'; choose from ae, vae"):
         zoo.build("vea")
     with pytest.raises(TypeError, match="model name must be a str"):
         zoo.build(None)
