@@ -2,6 +2,7 @@
 from zoo import data, estimators
 from zoo.data import list_datasets
 from zoo.estimators import list_estimators
+from zoo.linear_gaussian import LinearGaussian
 from zoo.models import VAEConfig, build, list_models
 from zoo.train import FitConfig, fit, load
 from zoo.vae import VAE
@@ -12,6 +13,7 @@ __all__ = [
     "VAE",
     "VAEConfig",
     "FitConfig",
+    "LinearGaussian",
     "build",
     "data",
     "estimators",
