@@ -32,6 +32,7 @@ from torch.distributions import Transform, constraints
 
 from guides.gaussian import DiagonalGaussian
 from guides.registry import GUIDES
+from zoo.checks import positive_int
 
 
 class LinearHypernet(nn.Module):
@@ -184,12 +185,6 @@ class FlowGuide(nn.Module):
         return dist.TransformedDistribution(self.base(features), self.transforms(features))
 
 
-def _check_num_flows(num_flows) -> int:
-    if isinstance(num_flows, bool) or not isinstance(num_flows, int) or num_flows <= 0:
-        raise ValueError(f"num_flows must be a positive integer, got {num_flows!r}")
-    return num_flows
-
-
 @GUIDES.register("planar")
 class PlanarFlowGuide(FlowGuide):
     r"""Planar flow [1, eq. 10]: f(z) = z + u^ tanh(w^T z + b), log|det| = log|1 + u^^T tanh'(.) w|.
@@ -205,7 +200,7 @@ class PlanarFlowGuide(FlowGuide):
     """
 
     def __init__(self, in_features: int, latent_dim: int, num_flows: int = 8):
-        K, D = _check_num_flows(num_flows), latent_dim
+        K, D = positive_int("num_flows", num_flows), latent_dim
         super().__init__(in_features, D, [ConditionalPlanar(LinearHypernet(in_features, [1, D, D])) for _ in range(K)])
 
 
@@ -224,7 +219,7 @@ class RadialFlowGuide(FlowGuide):
     """
 
     def __init__(self, in_features: int, latent_dim: int, num_flows: int = 8):
-        K, D = _check_num_flows(num_flows), latent_dim
+        K, D = positive_int("num_flows", num_flows), latent_dim
         super().__init__(in_features, D, [ConditionalRadial(LinearHypernet(in_features, [D, 1, 1])) for _ in range(K)])
 
 
@@ -248,7 +243,7 @@ class IAFGuide(FlowGuide):
     """
 
     def __init__(self, in_features: int, latent_dim: int, num_flows: int = 2, hidden_dims=None):
-        K, D = _check_num_flows(num_flows), latent_dim
+        K, D = positive_int("num_flows", num_flows), latent_dim
         hidden_dims = list(hidden_dims) if hidden_dims is not None else [10 * D]
         steps = []
         for k in range(K):
@@ -275,9 +270,8 @@ class SylvesterFlowGuide(FlowGuide):
     """
 
     def __init__(self, in_features: int, latent_dim: int, num_flows: int = 4, num_householder: int = 8):
-        K, D = _check_num_flows(num_flows), latent_dim
-        if isinstance(num_householder, bool) or not isinstance(num_householder, int) or num_householder <= 0:
-            raise ValueError(f"num_householder must be a positive integer, got {num_householder!r}")
+        K, D = positive_int("num_flows", num_flows), latent_dim
+        positive_int("num_householder", num_householder)
         dims = [D * D, D, D, num_householder * D, D]
         steps = [
             ConditionalHouseholderSylvester(D, LinearHypernet(in_features, dims), num_householder) for _ in range(K)

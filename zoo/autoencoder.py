@@ -23,7 +23,8 @@ from torch import nn
 from torch.distributions import constraints
 
 from zoo.likelihoods import Likelihood
-from zoo.vae import VAE, _check_count
+from zoo.checks import positive_float, positive_int
+from zoo.vae import VAE
 
 POINT_MASS = "delta"  # the autoencoder's only guide
 
@@ -87,18 +88,6 @@ class Autoencoder(VAE):
         head = PointMassHead(encoder.out_features, latent_dim)
         super().__init__(encoder, head, decoder, likelihood, latent_dim, config=config)
 
-    @classmethod
-    def from_vae(cls, vae: VAE, guide: str = POINT_MASS) -> "Autoencoder":
-        """An autoencoder on ``vae``'s encoder, decoder and likelihood (shared, not copied);
-        its config is the VAE's with ``model="ae"`` and ``guide="delta"``."""
-        if guide != POINT_MASS:
-            raise ValueError(
-                f"the ae model's guide is fixed to a point mass, guide={POINT_MASS!r}; got guide={guide!r} "
-                "(use model 'vae' for a distributional guide)"
-            )
-        config = {**vae.config, "model": "ae", "guide": POINT_MASS}
-        return cls(vae.encoder, vae.decoder, vae.likelihood, vae.latent_dim, config=config)
-
     def prior(self) -> dist.TorchDistribution:
         """The flat improper prior, log p(z) = 0."""
         return FlatPrior(self.latent_dim)
@@ -124,9 +113,7 @@ class Autoencoder(VAE):
             mean: return the likelihood's mean rather than a draw.
             z_scale: standard deviation of the latent noise (seed 002 uses 1e-2).
         """
-        _check_count("n", n)
-        if not (isinstance(z_scale, (int, float)) and not isinstance(z_scale, bool) and 0 < z_scale < float("inf")):
-            raise ValueError(f"z_scale must be a positive finite number, got {z_scale!r}")
+        positive_int("n", n)
+        positive_float("z_scale", z_scale)
         z = z_scale * torch.randn(n, self.latent_dim, dtype=self._zero.dtype, device=self._zero.device)
-        params = self.decoder(z)
-        return self.likelihood.mean(params) if mean else self.likelihood.dist(params).sample()
+        return self.generate(z, mean)

@@ -14,6 +14,7 @@ import torch
 from pyro.distributions import TorchDistribution
 from torch.distributions import Independent, MultivariateNormal, Normal, constraints
 from torch.distributions.kl import register_kl
+from zoo.checks import positive_int
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -32,8 +33,7 @@ class StandardNormal(TorchDistribution):
     has_rsample = True
 
     def __init__(self, dim: int, batch_shape=torch.Size(), dtype=torch.float32, device=None):
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
-            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        positive_int("dim", dim)
         self.dim, self.dtype, self.device = dim, dtype, device
         super().__init__(torch.Size(batch_shape), torch.Size([dim]), validate_args=False)
 

@@ -7,12 +7,12 @@ from typing import Dict
 
 import torch
 
+from zoo.checks import positive_int
 from zoo.estimators.weights import log_weights
 
 
 def _batches(x: torch.Tensor, batch_size: int):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    positive_int("batch_size", batch_size)
     for start in range(0, x.shape[0], batch_size):
         yield x[start : start + batch_size]
 

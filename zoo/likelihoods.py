@@ -21,12 +21,12 @@ References:
     [1] Kingma, Welling. Auto-Encoding Variational Bayes. arXiv:1312.6114
 """
 import inspect
-import math
 from typing import Any, Optional, Sequence, Tuple
 
 import torch
 import pyro.distributions as dist
 
+from zoo.checks import positive_float
 from zoo.distributions import HALF_LOG_2PI
 from zoo.registry import Registry
 
@@ -144,9 +144,7 @@ class GaussianLikelihood(Likelihood):
 
     def __init__(self, data_shape: Sequence[int], scale: float = 1.0):
         super().__init__(data_shape)
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (0 < scale < math.inf):
-            raise ValueError(f"scale of the gaussian likelihood must be a positive finite number, got {scale!r}")
-        self.scale = float(scale)
+        self.scale = positive_float("scale of the gaussian likelihood", scale)
 
     def dist(self, params: torch.Tensor) -> dist.TorchDistribution:
         (loc,) = self._params(params)

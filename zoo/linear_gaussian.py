@@ -14,13 +14,13 @@ References:
     [1] Tipping, Bishop. Probabilistic Principal Component Analysis. JRSS B 1999
 """
 import itertools
-import math
 
 import torch
 import pyro
 import pyro.distributions as dist
 from torch import nn
 
+from zoo.checks import positive_float, positive_int
 from zoo.distributions import StandardNormal
 from zoo.vae import DATA_PLATE, LATENT, OBSERVED
 
@@ -39,13 +39,9 @@ class LinearGaussian(nn.Module):
 
     def __init__(self, data_dim: int, latent_dim: int, noise_scale: float = 0.5, seed: int = 0):
         super().__init__()
-        for name, v in (("data_dim", data_dim), ("latent_dim", latent_dim)):
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not (isinstance(noise_scale, (int, float)) and math.isfinite(noise_scale) and noise_scale > 0):
-            raise ValueError(f"noise_scale must be a positive finite number, got {noise_scale!r}")
+        self.data_dim, self.latent_dim = positive_int("data_dim", data_dim), positive_int("latent_dim", latent_dim)
+        self.noise_scale = positive_float("noise_scale", noise_scale)
         g = torch.Generator().manual_seed(seed)
-        self.data_dim, self.latent_dim, self.noise_scale = data_dim, latent_dim, float(noise_scale)
         self.W = nn.Parameter(torch.randn(data_dim, latent_dim, generator=g))
         self.b = nn.Parameter(torch.randn(data_dim, generator=g))
         # guide q(z|x) = N(A x + c, L L^T); L = tril with a positive (softplus) diagonal

@@ -6,7 +6,8 @@ from typing import Any, List, Optional, Tuple
 from torch import nn
 
 from guides.registry import build_guide, parse_guide
-from zoo.autoencoder import Autoencoder
+from zoo.autoencoder import POINT_MASS, Autoencoder
+from zoo.checks import positive_int
 from zoo.likelihoods import build_likelihood, freeze_options
 from zoo.nets import ACTIVATIONS, MLPDecoder, MLPEncoder, check_sizes
 from zoo.registry import Registry
@@ -47,8 +48,7 @@ class VAEConfig:
         set_("hidden", check_sizes("hidden", self.hidden, allow_empty=False))
         if self.decoder_hidden is not None:
             set_("decoder_hidden", check_sizes("decoder_hidden", self.decoder_hidden))
-        if isinstance(self.latent_dim, bool) or not isinstance(self.latent_dim, int) or self.latent_dim <= 0:
-            raise ValueError(f"latent_dim must be a positive integer, got {self.latent_dim!r}")
+        positive_int("latent_dim", self.latent_dim)
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; choose from {', '.join(sorted(ACTIVATIONS))}")
         set_("likelihood_options", freeze_options(self.likelihood_options))
@@ -60,20 +60,34 @@ class VAEConfig:
 def build_vae(**kwargs) -> VAE:
     """An MLP VAE; keyword arguments are the fields of :class:`VAEConfig`."""
     cfg = VAEConfig(**kwargs)
-    likelihood = build_likelihood(cfg.likelihood, cfg.data_shape, **dict(cfg.likelihood_options))
-    encoder = MLPEncoder(cfg.data_shape, cfg.hidden, cfg.activation)
-    decoder_hidden = cfg.decoder_hidden if cfg.decoder_hidden is not None else tuple(reversed(cfg.hidden))
-    decoder = MLPDecoder(cfg.latent_dim, cfg.data_shape, decoder_hidden, cfg.activation, likelihood.num_params)
+    likelihood, encoder, decoder = _networks(cfg)
     head = build_guide(cfg.guide, encoder.out_features, cfg.latent_dim)
     config = {"model": "vae", **dataclasses.asdict(cfg)}
     return VAE(encoder, head, decoder, likelihood, cfg.latent_dim, config=config)
 
 
+def _networks(cfg: VAEConfig):
+    """The likelihood and the MLP encoder and decoder that ``cfg`` describes."""
+    likelihood = build_likelihood(cfg.likelihood, cfg.data_shape, **dict(cfg.likelihood_options))
+    encoder = MLPEncoder(cfg.data_shape, cfg.hidden, cfg.activation)
+    decoder_hidden = cfg.decoder_hidden if cfg.decoder_hidden is not None else tuple(reversed(cfg.hidden))
+    decoder = MLPDecoder(cfg.latent_dim, cfg.data_shape, decoder_hidden, cfg.activation, likelihood.num_params)
+    return likelihood, encoder, decoder
+
+
 @MODELS.register("ae")
-def build_ae(guide: str = "delta", **kwargs) -> Autoencoder:
+def build_ae(guide: str = POINT_MASS, **kwargs) -> Autoencoder:
     """The deterministic autoencoder (``zoo.autoencoder``): the MLP VAE's networks and
     likelihood, keyword arguments as for ``"vae"``, the guide fixed to a point mass."""
-    return Autoencoder.from_vae(build_vae(**kwargs), guide=guide)
+    if guide != POINT_MASS:
+        raise ValueError(
+            f"the ae model's guide is fixed to a point mass, guide={POINT_MASS!r}; got guide={guide!r} "
+            "(use model 'vae' for a distributional guide)"
+        )
+    cfg = VAEConfig(**kwargs)
+    likelihood, encoder, decoder = _networks(cfg)
+    config = {**dataclasses.asdict(cfg), "model": "ae", "guide": POINT_MASS}
+    return Autoencoder(encoder, decoder, likelihood, cfg.latent_dim, config=config)
 
 
 def build(name: str = "vae", **kwargs) -> nn.Module:

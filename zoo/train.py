@@ -21,6 +21,7 @@ from pyro.infer import SVI
 from tqdm.auto import tqdm
 
 from zoo import estimators
+from zoo.checks import positive_float, positive_int
 from zoo.data import binarize as binarize_data
 from zoo.evaluate import elbo_and_kl
 from zoo.optim import OPTIMIZERS, module_optim
@@ -43,12 +44,9 @@ class FitConfig:
 
     def __post_init__(self):
         estimators.ESTIMATORS.get(self.estimator)
-        for name in ("num_particles", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and np.isfinite(self.lr)):
-            raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
+        positive_int("num_particles", self.num_particles)
+        positive_int("batch_size", self.batch_size)
+        positive_float("lr", self.lr)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(sorted(OPTIMIZERS))}")
         if self.binarize not in (None, "dynamic"):
@@ -92,7 +90,7 @@ def fit(
         (nats per datapoint), ``train_time_s`` and ``eval_time_s``.
     """
     cfg = FitConfig(**config)
-    _check_epochs(epochs)
+    positive_int("epochs", epochs)
     _check_data(vae, train, "train", cfg.binarize)
     if test is not None:
         _check_data(vae, test, "test", cfg.binarize)
@@ -152,11 +150,6 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     """The generator that draws an epoch's batch order (then its dynamic binarization)."""
     return torch.Generator().manual_seed(_epoch_seed(seed, epoch))
-
-
-def _check_epochs(epochs) -> None:
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= 0:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
 
 
 def _check_data(vae, x, name: str, binarize: Optional[str]) -> None:

@@ -21,6 +21,7 @@ from pyro.distributions.kl import kl_divergence
 from pyro.poutine.util import is_validation_enabled
 from torch import nn
 
+from zoo.checks import positive_int
 from zoo.distributions import StandardNormal
 from zoo.likelihoods import Likelihood
 
@@ -124,6 +125,11 @@ class VAE(nn.Module):
         """p(x|z) as a distribution."""
         return self.likelihood.dist(self.decoder(z))
 
+    def generate(self, z: torch.Tensor, mean: bool = True) -> torch.Tensor:
+        """Data for codes ``z``: the likelihood's mean (e.g. Bernoulli probabilities), or a draw."""
+        params = self.decoder(z)
+        return self.likelihood.mean(params) if mean else self.likelihood.dist(params).sample()
+
     def kl(self, x: torch.Tensor, num_samples: int = 1) -> torch.Tensor:
         r"""KL(q(z|x) || p(z)) per datapoint: analytic where registered, else a Monte Carlo mean."""
         q = self.encode(x)
@@ -141,19 +147,15 @@ class VAE(nn.Module):
             n: number of samples.
             mean: return the likelihood's mean (e.g. Bernoulli probabilities) rather than a draw.
         """
-        _check_count("n", n)
-        z = self.prior().sample((n,))
-        params = self.decoder(z)
-        return self.likelihood.mean(params) if mean else self.likelihood.dist(params).sample()
+        positive_int("n", n)
+        return self.generate(self.prior().sample((n,)), mean)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, num_samples: int = 1, mean: bool = True) -> torch.Tensor:
         """``num_samples`` reconstructions of each input, z ~ q(z|x): ``(num_samples, N, *data_shape)``."""
-        _check_count("num_samples", num_samples)
+        positive_int("num_samples", num_samples)
         self.check_input(x)
-        z = self.encode(x).sample((num_samples,))
-        params = self.decoder(z)
-        return self.likelihood.mean(params) if mean else self.likelihood.dist(params).sample()
+        return self.generate(self.encode(x).sample((num_samples,)), mean)
 
     def check_input(self, x: torch.Tensor, name: str = "x") -> None:
         """Type and shape checks always; support checks while Pyro validation is enabled."""
@@ -166,8 +168,3 @@ class VAE(nn.Module):
             )
         if is_validation_enabled():
             self.likelihood.check(x, name)
-
-
-def _check_count(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")

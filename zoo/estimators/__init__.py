@@ -7,6 +7,7 @@ from typing import List
 
 from pyro.infer import ELBO, Trace_ELBO, TraceMeanField_ELBO
 
+from zoo.checks import positive_int
 from zoo.estimators.weights import log_weights
 from zoo.registry import Registry
 
@@ -15,8 +16,7 @@ MAX_PLATE_NESTING = 1
 
 
 def _particles(num_particles: int) -> dict:
-    if isinstance(num_particles, bool) or not isinstance(num_particles, int) or num_particles <= 0:
-        raise ValueError(f"num_particles must be a positive integer, got {num_particles!r}")
+    positive_int("num_particles", num_particles)
     # One particle needs no particle plate: the same draws, without the plate's overhead.
     return dict(num_particles=num_particles, vectorize_particles=num_particles > 1,
                 max_plate_nesting=MAX_PLATE_NESTING)

@@ -11,6 +11,7 @@ import torch
 import pyro
 from pyro import poutine
 
+from zoo.checks import positive_int
 PARTICLE_PLATE = "particles"
 
 
@@ -36,8 +37,7 @@ def log_weights(model, guide, *args, num_particles: int = 1, **kwargs) -> torch.
     Works for any model/guide whose sites sit under one data plate at dim -1; the
     particles are vectorized in an outer plate at dim -2.
     """
-    if isinstance(num_particles, bool) or not isinstance(num_particles, int) or num_particles <= 0:
-        raise ValueError(f"num_particles must be a positive integer, got {num_particles!r}")
+    positive_int("num_particles", num_particles)
 
     def wrap(fn):
         def wrapped(*a, **k):
