@@ -66,7 +66,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             return cmd_train(args)
         if args.command == "sample":
             return cmd_sample(args)
-        if args.command == "bench":
+        if hasattr(args, "run"):  # subcommands that other modules add (set_defaults(run=...))
             return args.run(args)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError) as e:
         print(f"vaezoo {args.command}: error: {e}", file=sys.stderr)
