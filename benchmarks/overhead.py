@@ -22,7 +22,8 @@ def _zoo_epoch(vae, train, test, epoch, run_dir, args) -> dict:
     import zoo
 
     history = zoo.fit(vae, train, test=test, epochs=epoch, out_dir=run_dir, resume=True, progress=False,
-                      estimator=args.estimator, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+                      estimator=args.estimator, num_particles=args.num_particles, batch_size=args.batch_size,
+                      lr=args.lr, seed=args.seed)
     return history[-1]
 
 
@@ -30,7 +31,8 @@ def _ref_epoch(ref, opt, train, test, epoch, noise, args) -> dict:
     from zoo.train import epoch_generator
 
     order = torch.randperm(train.shape[0], generator=epoch_generator(args.seed, epoch))
-    loss, seconds = train_epoch(ref, opt, train, order, args.batch_size, noise)
+    loss, seconds = train_epoch(ref, opt, train, order, args.batch_size, noise,
+                                ref.objective(args.estimator, args.num_particles))
     test_elbo = mean_elbo(ref, test, torch.Generator().manual_seed(args.seed + epoch))
     return {"epoch": epoch, "loss": loss, "train_time_s": seconds, "test_elbo": test_elbo}
 
@@ -46,9 +48,11 @@ def step_ratios(vae, ref, x: torch.Tensor, args, rounds: int = 30, steps: int = 
     from pyro.infer import SVI
     from zoo.optim import module_optim
 
-    svi = SVI(vae.model, vae.guide, module_optim("adam", vae, lr=args.lr), zoo.estimators.get(args.estimator))
+    estimator = zoo.estimators.get(args.estimator, num_particles=args.num_particles)
+    svi = SVI(vae.model, vae.guide, module_optim("adam", vae, lr=args.lr), estimator)
     opt = torch.optim.Adam(ref.parameters(), lr=args.lr)
     noise, flat = torch.Generator().manual_seed(args.seed), x.reshape(x.shape[0], -1)
+    loss_fn = ref.objective(args.estimator, args.num_particles)
     steps = min(steps, x.shape[0] // args.batch_size)
     if steps < 1:
         raise ValueError(f"the step-time comparison needs at least one full batch of {args.batch_size}, "
@@ -61,7 +65,7 @@ def step_ratios(vae, ref, x: torch.Tensor, args, rounds: int = 30, steps: int = 
 
     def ref_block():
         for b in batches:
-            loss = ref.neg_elbo(flat[b], noise).sum()
+            loss = loss_fn(flat[b], noise).sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -138,7 +142,7 @@ def _write(out: Path, result: dict) -> None:
     lines = [
         f"# Overhead: zoo.fit (Pyro SVI) vs hand-written PyTorch\n",
         f"{c['dataset']}, {c['train_size'] or 'all'} train / {c['test_size'] or 'all'} test, "
-        f"784-{'-'.join(map(str, c['hidden']))}-{c['latent_dim']} tanh, {c['estimator']}, Adam lr {c['lr']}, "
+        f"784-{'-'.join(map(str, c['hidden']))}-{c['latent_dim']} tanh, {c['estimator']} (K={c.get('num_particles', 1)}), Adam lr {c['lr']}, "
         f"batch {c['batch_size']}, {c['epochs']} epochs, seed {c['seed']}; {result['date']}, "
         f"{result['machine']['cpus']} CPUs, torch {result['machine']['torch']}.\n",
         "| implementation | test -ELBO (nats) | median train time / epoch (s) |",
@@ -169,7 +173,8 @@ def add_parser(sub) -> None:
     p.add_argument("--test-size", type=int, default=None)
     p.add_argument("--hidden", type=int, nargs="+", default=[200, 200])
     p.add_argument("--latent-dim", type=int, default=50)
-    p.add_argument("--estimator", default="elbo", choices=["elbo", "elbo-kl"])
+    p.add_argument("--estimator", default="elbo", choices=["elbo", "elbo-kl", "iwae"])
+    p.add_argument("--num-particles", type=int, default=1, help="K (iwae only)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-3)

@@ -5,6 +5,7 @@ decoder with Bernoulli logits), same objective (the single-sample ELBO, or with 
 closed form), same optimizer and batch order; no Pyro anywhere.
 
     -ELBO(x) = -[log p(x|z) + log p(z) - log q(z|x)],   z = mu + sigma * eps
+    -L_K(x)  = -log (1/K) sum_k exp(log p(x|z_k) + log p(z_k) - log q(z_k|x))   (IWAE)
 """
 import math
 import time
@@ -47,7 +48,7 @@ class TorchVAE(nn.Module):
         """Single-sample -ELBO per datapoint, ``x`` flattened to ``(N, data_dim)``."""
         h = self.encoder(x)
         mu, sigma = self.loc(h), F.softplus(self.scale(h))
-        eps = torch.randn(mu.shape, generator=generator)
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
         z = mu + sigma * eps
         nll = F.binary_cross_entropy_with_logits(self.decoder(z), x, reduction="none").sum(-1)
         if self.analytic_kl:
@@ -57,13 +58,35 @@ class TorchVAE(nn.Module):
         return nll + kl
 
 
+    def neg_iwae(self, x: torch.Tensor, num_particles: int, generator: torch.Generator = None) -> torch.Tensor:
+        """-L_K per datapoint with K = ``num_particles`` reparameterized draws, vectorized."""
+        h = self.encoder(x)
+        mu, sigma = self.loc(h), F.softplus(self.scale(h))
+        eps = torch.randn((num_particles,) + mu.shape, generator=generator, dtype=mu.dtype)
+        z = mu + sigma * eps
+        log_lik = -F.binary_cross_entropy_with_logits(self.decoder(z), x.expand(num_particles, *x.shape),
+                                                      reduction="none").sum(-1)
+        log_w = log_lik - (0.5 * z**2 - 0.5 * eps**2 - torch.log(sigma)).sum(-1)  # the 2 pi terms cancel
+        return math.log(num_particles) - torch.logsumexp(log_w, 0)
+
+    def objective(self, estimator: str, num_particles: int = 1):
+        """The per-datapoint loss function ``f(x, generator)`` of zoo's estimator of that name."""
+        if estimator == "iwae":
+            return lambda x, g: self.neg_iwae(x, num_particles, g)
+        if num_particles != 1:
+            raise ValueError(f"the hand-written {estimator} uses one particle, got num_particles={num_particles}")
+        return self.neg_elbo
+
+
 def train_epoch(vae: TorchVAE, opt: torch.optim.Optimizer, x: torch.Tensor, order: torch.Tensor,
-                batch_size: int, generator: torch.Generator) -> Tuple[float, float]:
-    """One pass over ``x`` (flattened) in ``order``; returns (mean loss per datapoint, seconds)."""
+                batch_size: int, generator: torch.Generator, loss_fn=None) -> Tuple[float, float]:
+    """One pass over ``x`` (flattened) in ``order``; returns (mean loss per datapoint, seconds).
+    ``loss_fn(x, generator)`` is the per-datapoint loss (default: the single-sample -ELBO)."""
     vae.train()
+    loss_fn = loss_fn or vae.neg_elbo
     start, total = time.perf_counter(), 0.0
     for b in range(0, x.shape[0], batch_size):
-        loss = vae.neg_elbo(x[order[b : b + batch_size]], generator).sum()
+        loss = loss_fn(x[order[b : b + batch_size]], generator).sum()
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -52,16 +52,22 @@ class LinearGaussian(nn.Module):
 
     # p(x|z) p(z)
     def model(self, x: torch.Tensor) -> None:
-        pyro.module(self.pyro_name, self)
+        self._register("W", "b")
         with pyro.plate(DATA_PLATE, x.shape[0]):
             z = pyro.sample(LATENT, StandardNormal(self.latent_dim, dtype=self.W.dtype, device=self.W.device))
             pyro.sample(OBSERVED, dist.Normal(z @ self.W.T + self.b, self.noise_scale).to_event(1), obs=x)
 
     # q(z|x)
     def guide(self, x: torch.Tensor) -> torch.Tensor:
-        pyro.module(self.pyro_name, self)
+        self._register("A", "c", "L_raw")
         with pyro.plate(DATA_PLATE, x.shape[0]):
             return pyro.sample(LATENT, self.posterior_guess(x))
+
+    def _register(self, *names: str) -> None:
+        """Model and guide each register only their own parameters, so that Pyro (and
+        ``zoo.gradients``) can tell model gradients from guide gradients."""
+        for name in names:
+            pyro.param(f"{self.pyro_name}${name}", getattr(self, name))
 
     def scale_tril(self) -> torch.Tensor:
         return self.L_raw.tril(-1) + torch.diag_embed(nn.functional.softplus(self.L_raw.diagonal()))

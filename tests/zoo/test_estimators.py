@@ -42,11 +42,12 @@ def test_get_builds_vectorized_estimators(name, cls):
 
 
 def test_list_estimators():
-    assert estimators.list_estimators() == ["elbo", "elbo-kl"]
+    assert estimators.list_estimators() == [
+        "ciwae", "elbo", "elbo-kl", "elbo-stl", "iwae", "iwae-dreg", "iwae-stl", "miwae", "renyi", "score"]
 
 
 def test_unknown_estimator_lists_choices():
-    with pytest.raises(ValueError, match=r"unknown estimator 'nope'; choose from elbo, elbo-kl"):
+    with pytest.raises(ValueError, match=r"unknown estimator 'nope'; choose from ciwae, elbo, elbo-kl, elbo-stl, iwae, "):
         estimators.get("nope")
 
 

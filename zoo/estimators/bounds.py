@@ -6,16 +6,24 @@ r"""Pure kernels on importance log-weights, shaped ``(..., K)`` (particles last)
     IWAE bound [1]      L_K = log (1/K) sum_k w_k      (E[L_K] increases with K to log p(x))
     normalized weights  w~_k = w_k / sum_j w_j
     effective sample size  ESS = 1 / sum_k w~_k^2      [2]
+    Renyi bound [3]     L_alpha = 1/(1-alpha) log (1/K) sum_k w_k^(1-alpha)   (alpha = 0: IWAE)
+    MIWAE [4]           (1/M) sum_m L_K(group m)        (M groups of K particles, last dim M*K)
+    CIWAE [4]           beta L_1 + (1 - beta) L_K
 
 Everything goes through log-sum-exp, so log-weights of order -1e4 are fine.
 
 References:
     [1] Burda, Grosse, Salakhutdinov. Importance Weighted Autoencoders. arXiv:1509.00519
     [2] Kong. A note on importance sampling using standardized weights. 1992
+    [3] Li, Turner. Renyi Divergence Variational Inference. arXiv:1602.02311
+    [4] Rainforth, Kosiorek, Le, Maddison, Igl, Wood, Teh. Tighter Variational Bounds are
+        Not Necessarily Better. arXiv:1802.04537
 """
 import math
 
 import torch
+
+from zoo.checks import positive_int
 
 
 def _check(log_w: torch.Tensor) -> torch.Tensor:
@@ -44,3 +52,43 @@ def normalized_weights(log_w: torch.Tensor) -> torch.Tensor:
 def effective_sample_size(log_w: torch.Tensor) -> torch.Tensor:
     """Kish's effective sample size 1 / sum w~^2, between 1 and K [2]."""
     return normalized_weights(log_w).pow(2).sum(-1).reciprocal()
+
+
+def renyi_bound(log_w: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Variational Renyi bound of order ``alpha`` != 1 over the last dimension [3].
+
+    alpha = 0 is the IWAE bound; alpha -> 1 tends to the ELBO (use ``elbo_bound``).
+    """
+    alpha = check_alpha(alpha)
+    return iwae_bound((1.0 - alpha) * _check(log_w)) / (1.0 - alpha)
+
+
+def miwae_bound(log_w: torch.Tensor, num_groups: int) -> torch.Tensor:
+    """MIWAE: the mean of ``num_groups`` IWAE bounds over consecutive groups of the last
+    dimension, which must hold ``num_groups * K`` particles [4]."""
+    positive_int("num_groups", num_groups)
+    total = _check(log_w).shape[-1]
+    if total % num_groups:
+        raise ValueError(f"the last dimension ({total}) must be a multiple of num_groups={num_groups}")
+    return iwae_bound(log_w.unflatten(-1, (num_groups, total // num_groups))).mean(-1)
+
+
+def ciwae_bound(log_w: torch.Tensor, beta: float) -> torch.Tensor:
+    """CIWAE: ``beta * ELBO + (1 - beta) * IWAE`` on the same particles, beta in [0, 1] [4]."""
+    beta = check_unit_interval("beta", beta)
+    return beta * elbo_bound(log_w) + (1.0 - beta) * iwae_bound(log_w)
+
+
+def check_alpha(alpha) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
+        raise ValueError(f"alpha must be a finite number, got {alpha!r}")
+    if alpha == 1:
+        raise ValueError("alpha=1 makes the Renyi bound the ELBO, where its formula divides by zero; "
+                         "use the 'elbo' estimator")
+    return float(alpha)
+
+
+def check_unit_interval(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    return float(value)
