@@ -26,8 +26,15 @@ def _train_parser(sub) -> None:
     p.add_argument("--latent-dim", type=int, default=50)
     p.add_argument("--hidden", type=int, nargs="+", default=[200, 200])
     p.add_argument("--activation", default="tanh")
+    p.add_argument("--channels", type=int, nargs="+", default=None, help="conv-vae: encoder conv channels (32 64 128)")
+    p.add_argument("--decoder-output", default=None, choices=["linear", "tanh"],
+                   help="conv-vae: tanh squashes the Gaussian mean into (-1, 1), for *-centered data (linear)")
+    p.add_argument("--beta", type=float, default=None, help="conv-vae: KL weight in training (1: the ELBO)")
     p.add_argument("--estimator", default="elbo")
-    p.add_argument("--num-particles", type=int, default=1)
+    p.add_argument("--num-particles", type=int, default=1, help="K, the particles per datapoint")
+    p.add_argument("--estimator-option", action="append", default=[], metavar="NAME=VALUE", type=_option,
+                   help="an estimator option, repeatable: alpha=0.5 (renyi), num_groups=8 (miwae), "
+                        "beta=0.5 (ciwae), baseline=average (score)")
     p.add_argument("--optimizer", default="adam")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=100)
@@ -37,6 +44,19 @@ def _train_parser(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
     p.add_argument("--no-progress", action="store_true")
+
+
+def _option(text: str):
+    """``NAME=VALUE`` -> (name, value), the value an int, a float or else a string."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    for kind in (int, float):
+        try:
+            return name, kind(value)
+        except ValueError:
+            pass
+    return name, value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,9 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--num-inputs", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-root", default=None)
-    from benchmarks import overhead
+    from benchmarks import bench, experiment
 
-    overhead.add_parser(sub)
+    bench.add_parser(sub)
+    from benchmarks import evaluation; evaluation.add_parser(sub)  # noqa: E702
+    experiment.add_parser(sub)
+    from benchmarks import gmm as gmm_cli; gmm_cli.add_parser(sub)  # noqa: E702
+    from benchmarks import seq_vae; seq_vae.add_parser(sub)  # noqa: E702
     return parser
 
 
@@ -128,10 +152,11 @@ def cmd_train(args) -> int:
     if args.likelihood_scale is not None:
         options["likelihood_options"] = {"scale": args.likelihood_scale}
     vae = zoo.build(args.model, data_shape=tuple(train.shape[1:]), latent_dim=args.latent_dim,
-                    hidden=tuple(args.hidden), activation=args.activation, likelihood=args.likelihood, **options)
+                    likelihood=args.likelihood, **_architecture(args), **options)
     (out / "data.json").write_text(json.dumps(spec, indent=2))
     history = zoo.fit(vae, train, test=test, epochs=args.epochs, out_dir=out, resume=args.resume,
                       progress=not args.no_progress, estimator=args.estimator, num_particles=args.num_particles,
+                      estimator_options=dict(args.estimator_option),
                       batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
                       binarize="dynamic" if args.binarize == "dynamic" else None)
     last = history[-1]
@@ -140,6 +165,18 @@ def cmd_train(args) -> int:
           f"nats; {last['train_time_s']:.1f} s per epoch")
     _write_figures(out, vae, _figure_inputs(test, spec, 8), history, seed=args.seed)
     return 0
+
+
+def _architecture(args) -> dict:
+    """Network options of ``--model``: the conv-vae flags given, else the MLP sizes."""
+    conv = {k: v for k, v in (("channels", args.channels), ("decoder_output", args.decoder_output),
+                              ("beta", args.beta)) if v is not None}
+    if args.model == "conv-vae":
+        return {**conv, "channels": tuple(args.channels)} if args.channels else conv
+    if conv:
+        flags = ", ".join("--" + k.replace("_", "-") for k in conv)
+        raise ValueError(f"{flags} apply to --model conv-vae, not {args.model!r}")
+    return {"hidden": tuple(args.hidden), "activation": args.activation}
 
 
 def _figure_inputs(test, spec: dict, n: int = 16):
@@ -158,6 +195,11 @@ def _write_figures(out: Path, vae, inputs, history, seed: int, num_samples=100, 
     import torch
     from zoo import plots
 
+    if vae.config.get("model") == "seq-vae":  # curves, not image grids (zoo.plots_seq)
+        from zoo.plots_seq import write_figures
+        for path in write_figures(out, vae, inputs, history, seed):
+            print(f"wrote {path}")
+        return
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         title = "Decoded latent noise z ~ N(0, I) (an autoencoder has no prior)" if vae.config.get("model") == "ae" \

@@ -5,17 +5,17 @@ and seed. Their epochs are interleaved (alternating which goes first) so that bo
 same machine state; reported are the test -ELBO of each and the ratio of the median training
 time per epoch (zoo / hand-written).
 """
-import json
-import os
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
+from benchmarks import report as rep
 from benchmarks.reference import TorchVAE, mean_elbo, train_epoch
+from benchmarks.report import DASH
 
 
 def _zoo_epoch(vae, train, test, epoch, run_dir, args) -> dict:
@@ -84,11 +84,37 @@ def step_ratios(vae, ref, x: torch.Tensor, args, rounds: int = 30, steps: int = 
     return ratios
 
 
-def run(args) -> dict:
-    """Train both for ``args.epochs`` epochs; write results.json and report.md to ``args.out``."""
+NAME = "overhead"
+DEVICES = ("cpu",)  # the hand-written loop draws its noise with a CPU generator
+_SETUP = dict(hidden=[200, 200], latent_dim=50, batch_size=100, lr=1e-3)  # the IWAE paper's 1-layer network
+PROFILES = {
+    "smoke": dict(description="tiny: 200 embedded digits, 2 epochs, a 32-unit network, 3 rounds of step timing",
+                  dataset="mnist5k", binarize="static", train_size=200, test_size=100,
+                  objectives=[["elbo", 1], ["iwae", 5]], epochs=2, step_rounds=3,
+                  **{**_SETUP, "hidden": [32], "latent_dim": 4}, seeds=1),
+    "quick": dict(description="binarized MNIST, all 50,000 training images, 3 epochs of each, 30 rounds of step "
+                              "timing", dataset="binarized-mnist", binarize=None, train_size=None, test_size=None,
+                  objectives=[["elbo", 1], ["iwae", 50]], epochs=3, step_rounds=30, **_SETUP, seeds=1),
+    "paper": dict(description="binarized MNIST, all 50,000 training images, 10 epochs of each, 50 rounds of step "
+                              "timing", dataset="binarized-mnist", binarize=None, train_size=None, test_size=None,
+                  objectives=[["elbo", 1], ["elbo-kl", 1], ["iwae", 50]], epochs=10, step_rounds=50, **_SETUP,
+                  seeds=3),
+}
+_CELL_KEYS = ("dataset", "binarize", "train_size", "test_size", "epochs", "step_rounds", *_SETUP)
+
+
+def cells(settings: dict, seeds) -> list:
+    common = {k: settings[k] for k in _CELL_KEYS}
+    return [{**common, "estimator": name, "num_particles": k, "seed": seed}
+            for name, k in settings["objectives"] for seed in seeds]
+
+
+def run_cell(config: dict, context) -> dict:
+    """Train both for ``epochs`` epochs, interleaved, then time alternating blocks of steps."""
     import zoo
 
-    ds = zoo.data.load(args.dataset, args.data_root, binarize=args.binarize, seed=args.seed)
+    args = SimpleNamespace(**config)
+    ds = zoo.data.load(args.dataset, context.data_root, binarize=args.binarize, seed=args.seed)
     train, test = ds.train[: args.train_size], ds.test[: args.test_size]
     torch.manual_seed(args.seed)
     vae = zoo.build("vae", data_shape=tuple(train.shape[1:]), hidden=tuple(args.hidden), latent_dim=args.latent_dim)
@@ -98,31 +124,26 @@ def run(args) -> dict:
     noise = torch.Generator().manual_seed(args.seed)
     flat_train, flat_test = train.reshape(train.shape[0], -1), test.reshape(test.shape[0], -1)
     rows = {"zoo": [], "torch": []}
-    with tempfile.TemporaryDirectory() as run_dir:
+    with tempfile.TemporaryDirectory() as run_dir, context.bar(args.epochs + 1, f"{args.estimator} K="
+                                                                f"{args.num_particles} seed {args.seed}") as bar:
         for epoch in range(1, args.epochs + 1):
             jobs = [("zoo", lambda: _zoo_epoch(vae, train, test, epoch, run_dir, args)),
                     ("torch", lambda: _ref_epoch(ref, opt, flat_train, flat_test, epoch, noise, args))]
             for name, job in jobs if epoch % 2 else reversed(jobs):
                 rows[name].append(job())
-            print(f"epoch {epoch}: " + "; ".join(
-                f"{k} test -ELBO {v[-1]['test_elbo'] * -1:.2f}, {v[-1]['train_time_s']:.2f} s" for k, v in rows.items()))
-    result = _summarize(rows, args)
-    if args.step_rounds:
-        ratios = step_ratios(vae, ref, train[: 20 * args.batch_size], args, rounds=args.step_rounds)
-        result["step_time_ratio"] = {"median": statistics.median(ratios), "ratios": ratios}
-    _write(Path(args.out), result)
+            bar.update(1)
+        result = _summarize(rows)
+        if args.step_rounds:
+            ratios = step_ratios(vae, ref, train[: 20 * args.batch_size], args, rounds=args.step_rounds)
+            result["step_time_ratio"] = {"median": statistics.median(ratios), "ratios": ratios}
+        bar.update(1)
     return result
 
 
-def _summarize(rows: dict, args) -> dict:
+def _summarize(rows: dict) -> dict:
     med = {k: statistics.median(r["train_time_s"] for r in v) for k, v in rows.items()}
     final = {k: -v[-1]["test_elbo"] for k, v in rows.items()}
     return {
-        "suite": "overhead",
-        "config": {k: v for k, v in vars(args).items() if k not in ("run", "command")},
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__},
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "final_test_neg_elbo": final,
         "neg_elbo_difference": final["zoo"] - final["torch"],
         "median_epoch_time_s": med,
@@ -133,57 +154,32 @@ def _summarize(rows: dict, args) -> dict:
     }
 
 
-def _write(out: Path, result: dict) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "results.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, out / "results.json")
-    c = result["config"]
-    lines = [
-        f"# Overhead: zoo.fit (Pyro SVI) vs hand-written PyTorch\n",
-        f"{c['dataset']}, {c['train_size'] or 'all'} train / {c['test_size'] or 'all'} test, "
-        f"784-{'-'.join(map(str, c['hidden']))}-{c['latent_dim']} tanh, {c['estimator']} (K={c.get('num_particles', 1)}), Adam lr {c['lr']}, "
-        f"batch {c['batch_size']}, {c['epochs']} epochs, seed {c['seed']}; {result['date']}, "
-        f"{result['machine']['cpus']} CPUs, torch {result['machine']['torch']}.\n",
-        "| implementation | test -ELBO (nats) | median train time / epoch (s) |",
-        "|---|---|---|",
-    ]
-    for k in ("zoo", "torch"):
-        lines.append(f"| {k} | {result['final_test_neg_elbo'][k]:.2f} | {result['median_epoch_time_s'][k]:.3f} |")
-    lines.append(f"\n-ELBO difference (zoo - torch): {result['neg_elbo_difference']:+.2f} nats")
-    lines.append(f"\ntime ratio (zoo / torch): {result['time_ratio']:.3f} from median epoch times; "
-                 f"{result['paired_epoch_ratio_median']:.3f} as the median of per-epoch ratios")
-    if "step_time_ratio" in result:
-        r = sorted(result["step_time_ratio"]["ratios"])
-        lines.append(f"\nstep-time ratio (alternating blocks of up to 20 steps, {len(r)} rounds): median "
-                     f"{result['step_time_ratio']['median']:.3f}, quartiles {r[len(r) // 4]:.3f}-{r[3 * len(r) // 4]:.3f}\n")
-    (out / "report.md").write_text("\n".join(lines))
-    print("\n".join(lines))
-    print(f"wrote {out / 'results.json'} and {out / 'report.md'}")
+def _quartiles(record: dict) -> str:
+    r = sorted(record["result"].get("step_time_ratio", {}).get("ratios", []))
+    return f"{r[len(r) // 4]:.3f}–{r[3 * len(r) // 4]:.3f}" if r else DASH
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("bench", help="run a benchmark suite")
-    p.add_argument("suite", choices=["overhead"])
-    p.add_argument("--dataset", default="binarized-mnist")
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--binarize", default=None, choices=["static", "threshold"],
-                   help="for grayscale datasets")
-    p.add_argument("--train-size", type=int, default=None)
-    p.add_argument("--test-size", type=int, default=None)
-    p.add_argument("--hidden", type=int, nargs="+", default=[200, 200])
-    p.add_argument("--latent-dim", type=int, default=50)
-    p.add_argument("--estimator", default="elbo", choices=["elbo", "elbo-kl", "iwae"])
-    p.add_argument("--num-particles", type=int, default=1, help="K (iwae only)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--step-rounds", type=int, default=30, help="rounds of the step-time comparison (0: skip)")
-    p.add_argument("--out", default="bench/overhead")
-    p.set_defaults(run=_run_cli)
-
-
-def _run_cli(args) -> int:
-    run(args)
-    return 0
+def report(records: list, settings: dict, out: Path):
+    """The table of ratios (mean ± std over seeds) and the per-seed step-time quartiles."""
+    rows = []
+    for g in rep.by_cell(records):
+        c = g[0]["config"]
+        rows.append([c["estimator"], c["num_particles"],
+                     rep.aggregate(g, lambda r: r["final_test_neg_elbo"]["zoo"]),
+                     rep.aggregate(g, lambda r: r["final_test_neg_elbo"]["torch"]),
+                     rep.aggregate(g, lambda r: r["median_epoch_time_s"]["zoo"], ".3f"),
+                     rep.aggregate(g, lambda r: r["median_epoch_time_s"]["torch"], ".3f"),
+                     rep.aggregate(g, lambda r: r["time_ratio"], ".3f"),
+                     rep.aggregate(g, lambda r: r.get("step_time_ratio", {}).get("median"), ".3f"),
+                     ", ".join(_quartiles(r) for r in g)])
+    c = records[0]["config"]
+    text = rep.header("Overhead: zoo.fit (Pyro SVI) vs hand-written PyTorch", settings, records) + (
+        f"{c['dataset']}, {c['train_size'] or 'all'} training / {c['test_size'] or 'all'} test images, "
+        f"784-{'-'.join(map(str, c['hidden']))}-{c['latent_dim']} tanh, Adam {c['lr']}, batch {c['batch_size']}, "
+        f"{c['epochs']} epochs of each, interleaved in one process (alternating which goes first), same seed and "
+        "batch order. Epoch ratio: zoo / torch median training time of an epoch; step ratio: median over "
+        f"{c['step_rounds']} rounds of alternating blocks of up to 20 steps (quartiles per seed). "
+        "Target: ratios ≤ 1.10.\n\n"
+        + rep.table(["estimator", "K", "zoo test −ELBO", "torch test −ELBO", "zoo s / epoch", "torch s / epoch",
+                     "epoch ratio", "step ratio", "step ratio quartiles"], rows))
+    return text, []

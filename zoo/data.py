@@ -1,4 +1,4 @@
-r"""Datasets by name, as float32 image tensors shaped (N, C, H, W).
+r"""Datasets by name, as float32 tensors: images (N, C, H, W), sequences (N, T).
 
 ``load(name)`` returns a :class:`Dataset`. Files are read from a data root (the ``root``
 argument, else ``$VAEZOO_DATA``) and never written there; downloads, only with
@@ -15,6 +15,8 @@ Datasets:
     ``frey``: Frey faces [5], 1,965 28x20 frames of one face, intensities in [0, 1], no
         labels; the continuous-data set of [6]. A fixed seeded permutation puts 10% of the
         frames (196) in test.
+    ``sines``: generated sinusoids A sin(2 pi f t + phi) (+ noise), 1,000 train / 200 test of
+        50 samples (seed 000); :func:`sines` for other sizes, lengths and noise.
 
 Binarization: "static" draws x_b ~ Bernoulli(x) once from a seeded generator [2];
 "threshold" is 1[x > 0.5]; "dynamic" redraws the pixels every epoch [4], so it belongs to
@@ -35,7 +37,7 @@ import os
 import pathlib
 import struct
 from dataclasses import dataclass, replace
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -60,12 +62,14 @@ _MNIST5K_TRAIN_PER_CLASS = 400
 
 @dataclass(frozen=True)
 class Dataset:
-    """Image splits as float32 tensors (N, C, H, W); labels int64 (N,) where known.
+    """Splits as float32 tensors: images (N, C, H, W), sequences (N, T); labels int64 (N,) where known.
 
     Args:
         name: the registry name the dataset was loaded under.
         train, test, valid: the image splits; ``valid`` only where the benchmark has one.
         train_labels, test_labels, valid_labels: class labels of each split, or None.
+        factors: generating factors of synthetic data by split, e.g.
+            ``factors["test"]["frequency"]``, each ``(N,)``; or None.
     """
 
     name: str
@@ -75,19 +79,24 @@ class Dataset:
     train_labels: Optional[torch.Tensor] = None
     test_labels: Optional[torch.Tensor] = None
     valid_labels: Optional[torch.Tensor] = None
+    factors: Optional[Dict[str, Dict[str, torch.Tensor]]] = None
 
     def __post_init__(self):
         for split in ("train", "test", "valid"):
             x, y = getattr(self, split), getattr(self, f"{split}_labels")
-            if x is not None and (x.dim() != 4 or x.shape[1:] != self.train.shape[1:]):
+            if x is not None and (x.dim() < 2 or x.shape[1:] != self.train.shape[1:]):
                 shapes = f"{tuple(x.shape)}, train {tuple(self.train.shape)}"
-                raise ValueError(f"{split} must be (N, C, H, W) like train, got {shapes}")
+                raise ValueError(f"{split} must be (N, *data_shape) like train, got {shapes}")
             if x is not None and y is not None and y.shape != (x.shape[0],):
                 raise ValueError(f"{split}_labels must be ({x.shape[0]},), got {tuple(y.shape)}")
+        for split, named in (self.factors or {}).items():
+            for name, f in named.items():
+                if getattr(self, split, None) is None or f.shape != (getattr(self, split).shape[0],):
+                    raise ValueError(f"factors[{split!r}][{name!r}] must be one value per {split} example")
 
     @property
-    def data_shape(self) -> Tuple[int, int, int]:
-        """The shape (C, H, W) of one image."""
+    def data_shape(self) -> Tuple[int, ...]:
+        """The shape of one datum: (C, H, W) for images, (T,) for sequences."""
         return tuple(self.train.shape[1:])
 
 
@@ -128,6 +137,8 @@ def binarize(x: torch.Tensor, method: str, generator: Optional[torch.Generator] 
         )
     if method == "threshold":
         return (x > 0.5).to(torch.float32)
+    if generator is not None and generator.device != x.device:  # e.g. a CPU generator for CUDA data
+        return torch.bernoulli(x.to(generator.device), generator=generator).to(x.device)
     return torch.bernoulli(x, generator=generator)
 
 
@@ -400,3 +411,11 @@ def frey(root: Optional[pathlib.Path], download: bool) -> Dataset:
     order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(0))
     num_test = images.shape[0] // 10
     return Dataset("frey", images[order[:-num_test]], images[order[-num_test:]])
+
+
+# 32x32 images for the convolutional VAEs (mnist32, cifar10, cifar10-subset, *-centered) live
+# in a module of their own; importing it here registers them with every ``import zoo.data``.
+from zoo import data_images  # noqa: E402,F401
+
+# Generated sinusoids for the sequence VAE (seed 000), also in a module of their own.
+from zoo.data_sines import sines  # noqa: E402,F401

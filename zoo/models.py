@@ -7,10 +7,13 @@ from torch import nn
 
 from guides.registry import build_guide, parse_guide
 from zoo.autoencoder import POINT_MASS, Autoencoder
+from zoo.conv_vae import ConvVAE, ConvVAEConfig
 from zoo.checks import positive_int
 from zoo.likelihoods import build_likelihood, freeze_options
 from zoo.nets import ACTIVATIONS, MLPDecoder, MLPEncoder, check_sizes
+from zoo.nets_conv import ConvDecoder, ConvEncoder
 from zoo.registry import Registry
+from zoo.seq_vae import build_seq_vae
 from zoo.vae import VAE
 
 MODELS = Registry("model")
@@ -75,6 +78,19 @@ def _networks(cfg: VAEConfig):
     return likelihood, encoder, decoder
 
 
+@MODELS.register("conv-vae")
+def build_conv_vae(**kwargs) -> ConvVAE:
+    """The convolutional VAE of seeds 003/004 (``zoo.conv_vae``), with an optional KL weight
+    ``beta``; keyword arguments are the fields of :class:`~zoo.conv_vae.ConvVAEConfig`."""
+    cfg = ConvVAEConfig(**kwargs)
+    likelihood = build_likelihood(cfg.likelihood, cfg.data_shape, **dict(cfg.likelihood_options))
+    encoder = ConvEncoder(cfg.data_shape, cfg.channels)
+    decoder = ConvDecoder(cfg.latent_dim, cfg.data_shape, cfg.channels, likelihood.num_params, cfg.decoder_output)
+    head = build_guide(cfg.guide, encoder.out_features, cfg.latent_dim)
+    config = {"model": "conv-vae", **dataclasses.asdict(cfg)}
+    return ConvVAE(encoder, head, decoder, likelihood, cfg.latent_dim, beta=cfg.beta, config=config)
+
+
 @MODELS.register("ae")
 def build_ae(guide: str = POINT_MASS, **kwargs) -> Autoencoder:
     """The deterministic autoencoder (``zoo.autoencoder``): the MLP VAE's networks and
@@ -88,6 +104,9 @@ def build_ae(guide: str = POINT_MASS, **kwargs) -> Autoencoder:
     likelihood, encoder, decoder = _networks(cfg)
     config = {**dataclasses.asdict(cfg), "model": "ae", "guide": POINT_MASS}
     return Autoencoder(encoder, decoder, likelihood, cfg.latent_dim, config=config)
+
+
+MODELS.register("seq-vae")(build_seq_vae)  # zoo.seq_vae: GRU encoder and decoder for sequences
 
 
 def build(name: str = "vae", **kwargs) -> nn.Module:

@@ -12,7 +12,7 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ from zoo import estimators
 from zoo.checks import positive_float, positive_int
 from zoo.data import binarize as binarize_data
 from zoo.evaluate import elbo_and_kl
+from zoo.likelihoods import freeze_options
 from zoo.optim import OPTIMIZERS, module_optim
 
 CHECKPOINT = "checkpoint.pt"
@@ -36,6 +37,7 @@ class FitConfig:
 
     estimator: str = "elbo"
     num_particles: int = 1
+    estimator_options: Tuple[Tuple[str, Any], ...] = ()
     batch_size: int = 100
     lr: float = 1e-3
     optimizer: str = "adam"
@@ -43,8 +45,8 @@ class FitConfig:
     binarize: Optional[str] = None
 
     def __post_init__(self):
-        estimators.ESTIMATORS.get(self.estimator)
-        positive_int("num_particles", self.num_particles)
+        object.__setattr__(self, "estimator_options", freeze_options(self.estimator_options, "estimator_options"))
+        self.make_estimator()  # validates the name and the options
         positive_int("batch_size", self.batch_size)
         positive_float("lr", self.lr)
         if self.optimizer not in OPTIMIZERS:
@@ -57,6 +59,11 @@ class FitConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise TypeError(f"seed must be an int, got {type(self.seed).__name__}")
 
+    def make_estimator(self):
+        """The estimator by name, e.g. ``iwae-dreg`` with ``num_particles``, or ``renyi`` with
+        ``estimator_options={"alpha": 0.5}``."""
+        return estimators.get(self.estimator, num_particles=self.num_particles, **dict(self.estimator_options))
+
 
 def fit(
     vae,
@@ -68,6 +75,7 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     eval_batch_size: int = 1000,
+    before_epoch: Optional[Callable[[int], Optional[dict]]] = None,
     **config,
 ) -> List[dict]:
     """Train ``vae`` with ``pyro.infer.SVI`` and return the per-epoch history.
@@ -81,6 +89,10 @@ def fit(
         resume: continue from ``out_dir/checkpoint.pt`` if it exists.
         progress: show tqdm bars.
         eval_batch_size: batch size of the end-of-epoch evaluation.
+        before_epoch: called with the epoch number (from 1) before the epoch trains, e.g. to
+            set a KL weight (``zoo.seq_vae.KLWarmup``); a dict it returns joins that epoch's
+            record. Not saved: a resumed run needs the same function (a function of the epoch
+            alone resumes exactly).
         **config: fields of :class:`FitConfig` (estimator, num_particles, batch_size, lr,
             optimizer, seed, binarize).
 
@@ -96,7 +108,7 @@ def fit(
         _check_data(vae, test, "test", cfg.binarize)
     out = Path(out_dir) if out_dir is not None else None
     optim = module_optim(cfg.optimizer, vae, lr=cfg.lr)
-    svi = SVI(vae.model, vae.guide, optim, estimators.get(cfg.estimator, num_particles=cfg.num_particles))
+    svi = SVI(vae.model, vae.guide, optim, cfg.make_estimator())
     history = _restore(vae, optim, cfg, out) if resume else []
     if not history:
         pyro.set_rng_seed(cfg.seed)
@@ -106,7 +118,9 @@ def fit(
     # Data are checked once above; per-step support checks would only repeat that work.
     with pyro.validation_enabled(False):
         for epoch in range(len(history) + 1, epochs + 1):
+            extra = before_epoch(epoch) if before_epoch is not None else None
             record = _run_epoch(svi, vae, train, test, epoch, cfg, progress, eval_batch_size)
+            record.update(extra or {})
             history.append(record)
             if out is not None:
                 _save(out, vae, optim, cfg, history)

@@ -12,7 +12,7 @@ References:
         in Deep Generative Models. arXiv:1401.4082
 """
 import itertools
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 import pyro

@@ -61,11 +61,21 @@ def test_existing_out_needs_resume_or_overwrite(tmp_path):
     (["--guide", "plnar"], "choose from"),
     (["--dataset", "nope"], "choose from"),
     (["--batch-size", "-1"], "batch_size"),
+    (["--estimator", "renyi", "--estimator-option", "alpha=1"], "use the 'elbo' estimator"),
+    (["--estimator-option", "alpha"], "expected NAME=VALUE, got 'alpha'"),
 ])
 def test_bad_arguments_exit_2_with_a_message(tmp_path, bad, message):
     proc = vaezoo("train", *TINY, *bad, "--out", tmp_path / "run", check=False)
     assert proc.returncode == 2
     assert message in proc.stderr
+
+
+def test_estimator_options_reach_the_fit_config(tmp_path):
+    run = tmp_path / "run"
+    vaezoo("train", *TINY, "--estimator", "renyi", "--num-particles", "3", "--estimator-option", "alpha=0.5",
+           "--out", run)
+    fit = json.loads((run / "config.json").read_text())["fit"]
+    assert (fit["estimator"], fit["num_particles"], fit["estimator_options"]) == ("renyi", 3, [["alpha", 0.5]])
 
 
 def test_grayscale_data_with_bernoulli_suggests_binarizing(tmp_path):
@@ -75,16 +85,18 @@ def test_grayscale_data_with_bernoulli_suggests_binarizing(tmp_path):
 
 
 def test_bench_overhead_smoke(tmp_path):
-    vaezoo("bench", "overhead", "--dataset", "mnist5k", "--binarize", "static", "--train-size", "200",
-           "--test-size", "100", "--hidden", "32", "--latent-dim", "4", "--epochs", "2", "--step-rounds", "3",
+    """The overhead suite through ``vaezoo bench`` (tests/benchmarks/test_bench.py runs every suite)."""
+    vaezoo("bench", "overhead", "--profile", "smoke", "--set", 'objectives=[["elbo", 1]]', "--no-progress",
            "--out", tmp_path)
-    result = json.loads((tmp_path / "results.json").read_text())
+    [record] = json.loads((tmp_path / "results.json").read_text())["records"]
+    result = record["result"]
+    assert record["config"]["estimator"] == "elbo" and record["config"]["epochs"] == 2
     assert set(result["final_test_neg_elbo"]) == {"zoo", "torch"}
     assert result["time_ratio"] > 0 and len(result["epochs"]["zoo"]) == 2
     assert len(result["step_time_ratio"]["ratios"]) == 3 and result["paired_epoch_ratio_median"] > 0
     # same networks, objective, optimizer, data order: after 2 epochs the bounds agree closely
     assert abs(result["neg_elbo_difference"]) < 5
-    assert "| zoo |" in (tmp_path / "report.md").read_text()
+    assert "| elbo | 1 |" in (tmp_path / "report.md").read_text()
 
 
 def test_seed_controls_the_whole_run(tmp_path):

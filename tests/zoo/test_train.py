@@ -216,7 +216,7 @@ def test_run_directory_contents(make_vae, mnist_bin, tmp_path):
 
     config = json.loads((out / "config.json").read_text())
     assert config["fit"] == {
-        "estimator": "elbo", "num_particles": 1, "batch_size": 100, "lr": 2e-3,
+        "estimator": "elbo", "num_particles": 1, "estimator_options": [], "batch_size": 100, "lr": 2e-3,
         "optimizer": "adam", "seed": 7, "binarize": None,
     }
     assert config["model"] == json.loads(json.dumps(vae.config))
@@ -310,7 +310,8 @@ def test_wrong_shape_raises(make_vae, mnist_bin):
         (dict(lr=0.0), r"lr must be a positive finite number, got 0.0"),
         (dict(lr=float("nan")), r"lr must be a positive finite number, got nan"),
         (dict(lr=float("inf")), r"lr must be a positive finite number, got inf"),
-        (dict(estimator="iwea"), r"unknown estimator 'iwea'; choose from elbo, elbo-kl"),
+        (dict(estimator="iwea"), r"unknown estimator 'iwea'; choose from ciwae, elbo, elbo-kl, elbo-stl, iwae, "),
+        (dict(estimator="renyi", estimator_options={"alpha": 1}), r"alpha=1 makes the Renyi bound the ELBO"),
         (dict(optimizer="adma"), r"unknown optimizer 'adma'; choose from adam, adamw, rmsprop, sgd"),
         (dict(binarize="static"), r"binarize must be None or 'dynamic' during training, got 'static'"),
         (dict(binarize="threshold"), r"binarize must be None or 'dynamic'"),

@@ -1,0 +1,86 @@
+"""``vaezoo bench SUITE``: run a benchmark suite into DIR/results.json, DIR/report.md and PNG plots.
+
+suites:
+  estimators  estimator x K in {1, 5, 50}: -ELBO, -log p(x), KL, active units, gradient SNR, time
+  guides      every guide on the same model and budget: -log p(x), -ELBO, gap, PSIS k-hat, time
+  gmm         EM vs scikit-learn vs SVI (TraceEnum): lower bound, iterations, time
+  overhead    zoo.fit vs a hand-written PyTorch step (ELBO, IWAE K=50): time ratios
+  paper       the IWAE paper's 1-layer MNIST setting and planar flows beside the published numbers
+
+profiles: smoke (tiny, embedded data, about a minute for all suites), quick (shared data, short
+runs), paper (the published budgets: GPU hours; --device cuda). Re-running a command skips the
+cells already in DIR/results.json; a killed run loses at most the cell in progress.
+"""
+import argparse
+import importlib
+import json
+import sys
+
+from benchmarks import runner
+
+SUITES = {"estimators": "benchmarks.suite_estimators", "guides": "benchmarks.suite_guides",
+          "gmm": "benchmarks.suite_gmm", "overhead": "benchmarks.overhead", "paper": "benchmarks.suite_paper"}
+
+
+def _setting(text: str):
+    """``NAME=VALUE`` -> (name, value); VALUE is read as JSON (10, 0.5, [1, 5], null), else kept as a string."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bench", help="run a benchmark suite: estimators, guides, gmm, overhead, paper",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("suite", choices=list(SUITES))
+    p.add_argument("--profile", default="quick", choices=runner.PROFILES, help="(default: quick)")
+    p.add_argument("--seeds", type=int, default=None, help="run seeds 0..N-1 (default: the profile's)")
+    p.add_argument("--out", default=None, help="output folder (default: bench/SUITE-PROFILE)")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda[:i] for estimators, guides and paper")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE", type=_setting,
+                   help="override a setting of the profile (see --dry-run), repeatable: --set epochs=20")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: 1 for smoke, torch's default otherwise)")
+    p.add_argument("--data-root", default=None, help="data root (default: $VAEZOO_DATA)")
+    p.add_argument("--dry-run", action="store_true", help="print the settings and the cells, run nothing")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(run=cmd_bench)
+
+
+def cmd_bench(args) -> int:
+    suite = importlib.import_module(SUITES[args.suite])
+    overrides = dict(args.overrides)
+    if args.dry_run:
+        settings = runner.settings_for(suite, args.profile, args.seeds, overrides)
+        configs = runner.plan(suite, settings, args.device)
+        print("settings: " + json.dumps(settings))
+        print(f"{len(configs)} cells:", *(json.dumps(c) for c in configs), sep="\n")
+        return 0
+    _check_device(args.device)
+    if args.threads is not None and (isinstance(args.threads, bool) or args.threads < 1):
+        raise ValueError(f"threads must be a positive integer, got {args.threads}")
+    context = runner.Context(data_root=args.data_root, progress=not args.no_progress)
+    try:
+        result = runner.run(suite, args.profile, args.seeds, args.out, args.device, overrides, context, args.threads)
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished cells are saved in results.json; run the same command to go on",
+              file=sys.stderr)
+        return 130
+    print(result["report"].read_text())
+    for path in [result["report"].parent / runner.RESULTS, result["report"], *result["figures"]]:
+        print(f"wrote {path}")
+    return 0
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    kind = device.split(":")[0]
+    if kind not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {device!r}; choose from cpu, cuda, cuda:<index>")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for, but torch sees no CUDA device")

@@ -1,0 +1,245 @@
+"""The benchmark runner: a suite's cells, run one by one into a resumable ``results.json``.
+
+A *suite* is a module (or any object) with
+
+    NAME       the suite's name, e.g. "estimators"
+    PROFILES   {"smoke": {...}, "quick": {...}, "paper": {...}}: settings as plain data,
+               with "seeds" (how many) and "description" (one line for the report)
+    DEVICES    the devices it can run on, e.g. ("cpu", "cuda")
+    cells(settings, seeds) -> [config dict, ...]   one per measurement, each with its "seed"
+    run_cell(config, context) -> result dict        the measurement (JSON-ready)
+    report(records, settings, out) -> (markdown, [png paths])
+
+A cell is identified by its config (canonical JSON): a config determines its numbers, so a
+cell whose record is already in ``results.json`` is skipped when the command is run again.
+Every finished cell rewrites ``results.json`` atomically (temporary file + ``os.replace``), so
+a killed run loses at most the cell in progress. Records hold the full config, the seed,
+package versions, git commit, machine and date.
+"""
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import torch
+from tqdm.auto import tqdm
+
+RESULTS, REPORT = "results.json", "report.md"
+FORMAT = 1
+PROFILES = ("smoke", "quick", "paper")
+SMOKE_THREADS = 1  # smoke cells are tiny tensors: a thread pool costs more than it gives
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cell_key(suite: str, config: dict) -> str:
+    """The identity of a cell: its suite and config as canonical JSON."""
+    return suite + ":" + json.dumps(config, sort_keys=True, separators=(",", ":"))
+
+
+def jsonable(obj):
+    """``obj`` with tuples as lists and non-finite floats as ``None`` (strict JSON)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:  # numpy / torch scalars
+        return jsonable(obj.item())
+    return obj
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class ResultStore:
+    """``results.json``: ``{"format": 1, "records": [...]}``, one record per finished cell."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.records: Dict[str, dict] = {r["key"]: r for r in self._read()}
+
+    def _read(self) -> List[dict]:
+        if not self.path.exists():
+            return []
+        try:
+            data = json.loads(self.path.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{self.path} is not valid JSON ({e}); move it away or choose another --out") from e
+        if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("records"), list):
+            raise ValueError(f"{self.path} is not a results file of vaezoo bench (format {FORMAT}); "
+                             "move it away or choose another --out")
+        return data["records"]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.records
+
+    def get(self, key: str) -> Optional[dict]:
+        return self.records.get(key)
+
+    def add(self, record: dict) -> None:
+        """Add (or replace) a record and rewrite the file atomically."""
+        self.records[record["key"]] = record
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        body = {"format": FORMAT, "records": list(self.records.values())}
+        write_atomic(self.path, json.dumps(jsonable(body), indent=1, allow_nan=False) + "\n")
+
+
+# ---- provenance -------------------------------------------------------------------------------
+
+
+def versions() -> dict:
+    import pyro
+
+    try:
+        zoo_version = importlib.metadata.version("pyro-vae-zoo")
+    except importlib.metadata.PackageNotFoundError:
+        zoo_version = None
+    return {"python": platform.python_version(), "torch": torch.__version__, "pyro": pyro.__version__,
+            "zoo": zoo_version}
+
+
+@lru_cache(maxsize=1)
+def git_state() -> dict:
+    """``{"commit": HEAD or None, "dirty": uncommitted changes or None}`` of the zoo's checkout."""
+    def git(*args) -> Optional[str]:
+        try:
+            proc = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def machine(device: str) -> dict:
+    out = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+           "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "device": device}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return out
+
+
+def make_record(suite: str, profile: str, config: dict, result: dict, wall_time_s: float) -> dict:
+    git = git_state()
+    return {"key": cell_key(suite, config), "suite": suite, "profile": profile, "config": config,
+            "seed": config.get("seed"), "result": result, "wall_time_s": wall_time_s, "versions": versions(),
+            "git_commit": git["commit"], "git_dirty": git["dirty"], "machine": machine(config.get("device", "cpu")),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+# ---- running ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What a cell needs besides its config: where data live and whether to draw progress bars."""
+
+    data_root: Optional[str] = None
+    progress: bool = True
+
+    def bar(self, total: int, desc: str) -> tqdm:
+        """The cell's own progress bar (under the bar over cells)."""
+        return tqdm(total=total, desc=desc, position=1, leave=False, disable=not self.progress, unit="step")
+
+
+def settings_for(suite, profile: str, seeds: Optional[int] = None, overrides: Optional[dict] = None) -> dict:
+    """The profile's settings with ``overrides`` (names must exist in the profile) and ``seeds``."""
+    if profile not in suite.PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(suite.PROFILES)}")
+    settings = dict(suite.PROFILES[profile])
+    for name, value in (overrides or {}).items():
+        if name not in settings or name == "description":
+            choices = ", ".join(k for k in settings if k != "description")
+            raise ValueError(f"unknown setting {name!r} for the {suite.NAME} suite; choose from {choices}")
+        settings[name] = value
+    if seeds is not None:
+        settings["seeds"] = seeds
+    if isinstance(settings["seeds"], bool) or not isinstance(settings["seeds"], int) or settings["seeds"] < 1:
+        raise ValueError(f"seeds must be a positive integer, got {settings['seeds']!r}")
+    settings["profile"] = profile
+    return settings
+
+
+def plan(suite, settings: dict, device: str) -> List[dict]:
+    """The suite's cells for ``settings``, as JSON round-tripped configs with the device."""
+    if device.split(":")[0] not in suite.DEVICES:
+        raise ValueError(f"the {suite.NAME} suite runs on {', '.join(suite.DEVICES)}; got device {device!r}")
+    configs = suite.cells(settings, list(range(settings["seeds"])))
+    return [json.loads(json.dumps(jsonable({**c, "device": device}))) for c in configs]
+
+
+def run(suite, profile: str = "smoke", seeds: Optional[int] = None, out=None, device: str = "cpu",
+        overrides: Optional[dict] = None, context: Optional[Context] = None, threads: Optional[int] = None) -> dict:
+    """Run the cells of ``suite`` not yet in ``out/results.json``, then write ``out/report.md``.
+
+    Returns:
+        ``{"records": [...] in cell order, "ran": n, "skipped": n, "report": path, "figures": [...]}``.
+    """
+    context = context or Context()
+    settings = settings_for(suite, profile, seeds, overrides)
+    configs = plan(suite, settings, device)
+    out = Path(out or f"bench/{suite.NAME}-{profile}")
+    store = ResultStore(out / RESULTS)
+    others = sorted({r["suite"] for r in store.records.values()} - {suite.NAME})
+    if others:
+        raise ValueError(f"{store.path} holds results of the {', '.join(others)} suite; choose another --out")
+    todo = [c for c in configs if cell_key(suite.NAME, c) not in store]
+    print(f"{suite.NAME} ({profile}): {len(configs)} cells, {len(configs) - len(todo)} already finished in "
+          f"{store.path}, {len(todo)} to run", flush=True)
+    with _torch_threads(threads if threads is not None else SMOKE_THREADS if profile == "smoke" else None):
+        for config in tqdm(todo, desc=f"{suite.NAME} cells", unit="cell", position=0, disable=not context.progress):
+            start = time.perf_counter()
+            result = suite.run_cell(config, context)
+            store.add(make_record(suite.NAME, profile, config, result, time.perf_counter() - start))
+    records = [store.get(cell_key(suite.NAME, c)) for c in configs]
+    settings["command"] = command(suite.NAME, profile, settings["seeds"], out, device, overrides, threads)
+    markdown, figures = suite.report(records, settings, out)
+    write_atomic(out / REPORT, markdown)
+    return {"records": records, "ran": len(todo), "skipped": len(configs) - len(todo), "report": out / REPORT,
+            "figures": figures}
+
+
+@contextmanager
+def _torch_threads(n: Optional[int]):
+    """torch's intra-op threads set to ``n`` for the duration (``None``: left as they are)."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def command(suite: str, profile: str, seeds: int, out, device: str = "cpu", overrides: Optional[dict] = None,
+            threads: Optional[int] = None) -> str:
+    """The ``vaezoo bench`` command line that reproduces a report."""
+    sets = "".join(" --set " + shlex.quote(f"{k}={json.dumps(v, separators=(',', ':'))}")
+                   for k, v in (overrides or {}).items())
+    dev = f" --device {device}" if device != "cpu" else ""
+    thr = f" --threads {threads}" if threads is not None else ""
+    return f"vaezoo bench {suite} --profile {profile} --seeds {seeds} --out {shlex.quote(str(out))}{dev}{thr}{sets}"
