@@ -1,25 +1,9 @@
 """The ``vaezoo`` command line, run in subprocesses on tiny real data (the embedded digits)."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-TINY = ["--dataset", "mnist5k", "--binarize", "static", "--train-size", "200", "--test-size", "50",
-        "--hidden", "32", "--latent-dim", "4", "--epochs", "1", "--no-progress"]
-
-
-def vaezoo(*args, check=True):
-    script = Path(sys.executable).parent / "vaezoo"
-    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "benchmarks.cli"]
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(REPO))
-    proc = subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"vaezoo {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr}")
-    return proc
+from clitools import TINY, vaezoo
 
 
 def test_list_names_every_registry():

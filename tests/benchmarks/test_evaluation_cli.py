@@ -1,32 +1,17 @@
 """``vaezoo eval`` and ``vaezoo plot`` end to end on a tiny run trained by ``vaezoo train``."""
 import json
 import math
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from benchmarks.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
-TINY = ["--dataset", "mnist5k", "--binarize", "static", "--train-size", "200", "--test-size", "50",
-        "--hidden", "32", "--latent-dim", "4", "--epochs", "1", "--no-progress"]
+from clitools import TINY, vaezoo
 
 FIGURES = ("samples.png", "reconstructions.png", "reconstructions_one_input.png", "training_curves.png",
            "interpolation_inputs.png", "perturbations.png", "latent_scatter.png", "class_means.png",
            "interpolation_class_means.png", "khat_histogram.png")
-
-
-def vaezoo(*args):
-    script = Path(sys.executable).parent / "vaezoo"
-    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "benchmarks.cli"]
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(REPO))
-    proc = subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, f"vaezoo {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr}"
-    return proc
 
 
 @pytest.fixture(scope="module")

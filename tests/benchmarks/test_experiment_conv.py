@@ -1,7 +1,6 @@
 """``vaezoo experiment conv-vae`` and ``vaezoo train --model conv-vae`` on tiny data, in process."""
 import json
 
-import pytest
 
 from benchmarks.cli import main
 

@@ -1,9 +1,5 @@
 """``vaezoo gmm`` in subprocesses on tiny data, and the benchmark function in-process."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,17 +9,7 @@ from sklearn.decomposition import PCA
 from benchmarks import cli, gmm as gmm_cli
 from zoo.gmm import GaussianMixtureEM
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def vaezoo(*args, check=True):
-    script = Path(sys.executable).parent / "vaezoo"
-    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "benchmarks.cli"]
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(REPO))
-    proc = subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"vaezoo {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr}")
-    return proc
+from clitools import vaezoo
 
 
 def test_gmm_on_blobs_prints_plots_and_matches_an_in_process_fit(tmp_path):

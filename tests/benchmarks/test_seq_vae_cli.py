@@ -1,22 +1,9 @@
 """``vaezoo seq`` and ``vaezoo train --model seq-vae --dataset sines``, run in subprocesses on tiny data."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from benchmarks.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def vaezoo(*args):
-    script = Path(sys.executable).parent / "vaezoo"
-    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "benchmarks.cli"]
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    proc = subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, f"vaezoo {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr}"
-    return proc
+from clitools import vaezoo
 
 
 def test_seq_reports_the_numbers_and_writes_the_figures(tmp_path):
