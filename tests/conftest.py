@@ -40,13 +40,31 @@ def clean_pyro():
     pyro.enable_validation(True)
 
 
+# Read at import, before a test's ``hermetic_data_env`` removes the variable.
+SHARED = pathlib.Path(os.environ.get(zoo.data.DATA_ROOT_ENV) or REPO.parent / "shared" / "data")
+
+
 @pytest.fixture
 def shared_data() -> pathlib.Path:
     """The shared data root: ``$VAEZOO_DATA``, else ``<repo>/../shared/data``."""
-    root = pathlib.Path(os.environ.get("VAEZOO_DATA") or REPO.parent / "shared" / "data")
-    if not root.is_dir():
-        pytest.skip(f"shared data root {root} does not exist")
-    return root
+    if not SHARED.is_dir():
+        pytest.skip(f"shared data root {SHARED} does not exist")
+    return SHARED
+
+
+@pytest.fixture(scope="module")
+def shared_root() -> pathlib.Path:
+    """``shared_data`` for module-scoped fixtures."""
+    if not SHARED.is_dir():
+        pytest.skip(f"shared data folder {SHARED} does not exist")
+    return SHARED
+
+
+@pytest.fixture
+def hermetic_data_env(tmp_path, monkeypatch):
+    """No data root from the environment; downloads would land in an empty tmp cache."""
+    monkeypatch.delenv(zoo.data.DATA_ROOT_ENV, raising=False)
+    monkeypatch.setenv(zoo.data.CACHE_ENV, str(tmp_path / "cache"))
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,5 @@
 """Tests of zoo.data against the real shared datasets and small hand-made files."""
 import gzip
-import os
-import pathlib
 
 import numpy as np
 import pytest
@@ -10,25 +8,19 @@ import torch
 
 from zoo import data
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-SHARED = pathlib.Path(os.environ.get(data.DATA_ROOT_ENV) or REPO.parent / "shared" / "data")
 # Class counts of the official MNIST files (LeCun et al.).
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
 @pytest.fixture(autouse=True)
-def hermetic_env(tmp_path, monkeypatch):
-    """No data root from the environment; downloads would land in an empty tmp cache."""
-    monkeypatch.delenv(data.DATA_ROOT_ENV, raising=False)
-    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
+def hermetic_env(hermetic_data_env):
+    """Every test here runs without a data root from the environment (``tests/conftest.py``)."""
 
 
 @pytest.fixture(scope="module")
-def root():
-    if not SHARED.is_dir():
-        pytest.skip(f"shared data folder {SHARED} does not exist")
-    return SHARED
+def root(shared_root):
+    return shared_root
 
 
 @pytest.fixture(scope="module")

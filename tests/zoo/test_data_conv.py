@@ -1,5 +1,4 @@
 """Tests of the 32x32 image datasets (zoo.data_images): mnist32, cifar10, cifar10-subset, *-centered."""
-import os
 import pathlib
 import pickle
 
@@ -11,25 +10,19 @@ import zoo
 from zoo import data
 from zoo.data_images import center, read_cifar_batch, resize, uncenter
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-SHARED = pathlib.Path(os.environ.get(data.DATA_ROOT_ENV) or REPO.parent / "shared" / "data")
 # Per-channel means of the first 5,000 CIFAR-10 training images (those of all 50,000 are the
 # well-known 0.4914, 0.4822, 0.4465).
 SUBSET_MEANS = (0.4913, 0.4814, 0.4445)
 
 
 @pytest.fixture(autouse=True)
-def hermetic_env(tmp_path, monkeypatch):
-    """No data root from the environment; downloads would land in an empty tmp cache."""
-    monkeypatch.delenv(data.DATA_ROOT_ENV, raising=False)
-    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
+def hermetic_env(hermetic_data_env):
+    """Every test here runs without a data root from the environment (``tests/conftest.py``)."""
 
 
 @pytest.fixture(scope="module")
-def root():
-    if not SHARED.is_dir():
-        pytest.skip(f"shared data folder {SHARED} does not exist")
-    return SHARED
+def root(shared_root):
+    return shared_root
 
 
 def snapshot(folder):
