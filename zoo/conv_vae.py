@@ -48,8 +48,6 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Tuple
 
 import torch
-import pyro
-from pyro import poutine
 from torch import nn
 
 from guides.registry import parse_guide
@@ -57,7 +55,7 @@ from zoo.checks import positive_float, positive_int
 from zoo.likelihoods import Likelihood, build_likelihood, freeze_options
 from zoo.nets import check_sizes
 from zoo.nets_conv import DECODER_OUTPUTS, check_image_shape
-from zoo.vae import DATA_PLATE, LATENT, OBSERVED, VAE
+from zoo.vae import VAE
 
 
 @dataclass(frozen=True)
@@ -133,31 +131,12 @@ class ConvVAE(VAE):
         config: Optional[dict] = None,
     ):
         super().__init__(encoder, guide_head, decoder, likelihood, latent_dim, config=config)
-        self.beta = positive_float("beta", beta)
+        self.kl_weight = positive_float("beta", beta)
 
-    def _latent_scale(self):
-        """poutine.scale(beta) while training with beta != 1; no handler otherwise, so that
-        evaluation sees unscaled sites (``zoo.estimators.log_weights`` refuses scaled ones)."""
-        if self.training and self.beta != 1.0:
-            return poutine.scale(scale=self.beta)
-        return contextlib.nullcontext()
-
-    def model(self, x: torch.Tensor) -> torch.Tensor:
-        # p(x|z) p(z)^beta  (beta only in training mode)
-        self.check_input(x)
-        self._register("decoder")
-        with pyro.plate(DATA_PLATE, x.shape[0]):
-            with self._latent_scale():
-                z = pyro.sample(LATENT, self.prior())
-            pyro.sample(OBSERVED, self.likelihood.dist(self.decoder(z)), obs=x)
-        return z
-
-    def guide(self, x: torch.Tensor) -> torch.Tensor:
-        # q(z|x)^beta  (beta only in training mode)
-        self.check_input(x)
-        self._register("encoder", "guide_head")
-        with pyro.plate(DATA_PLATE, x.shape[0]), self._latent_scale():
-            return pyro.sample(LATENT, self.encode(x))
+    @property
+    def beta(self) -> float:
+        """The KL weight, ``VAE.kl_weight`` under the name of the beta-VAE."""
+        return self.kl_weight
 
     def generate(self, z: torch.Tensor, mean: bool = True) -> torch.Tensor:
         """As ``VAE.generate``, with batch norm in eval mode (running averages, not updated)."""

@@ -25,7 +25,6 @@ References:
     [2] Bowman, Vilnis, Vinyals, Dai, Jozefowicz, Bengio. Generating Sentences from a
         Continuous Space. CoNLL 2016, arXiv:1511.06349
 """
-import contextlib
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
@@ -33,10 +32,9 @@ from typing import Any, Optional, Tuple
 import torch
 import pyro
 import pyro.distributions as dist
-from pyro import poutine
 
 from guides.registry import build_guide, parse_guide
-from zoo.checks import positive_float, positive_int
+from zoo.checks import positive_int
 from zoo.likelihoods import Likelihood, build_likelihood, freeze_options
 from zoo.nets import check_sizes
 from zoo.nets_seq import GRUEncoder, GRUFrameDecoder
@@ -130,16 +128,6 @@ class SeqVAE(VAE):
         super().__init__(encoder, guide_head, decoder, likelihood, latent_dim, config=config)
         self.length = self.data_shape[0]
         self.teacher_forcing = _check_probability("teacher_forcing", teacher_forcing)
-        self._kl_weight = 1.0
-
-    @property
-    def kl_weight(self) -> float:
-        """beta, the weight of the latent term while training (1: the plain ELBO)."""
-        return self._kl_weight
-
-    @kl_weight.setter
-    def kl_weight(self, beta: float) -> None:
-        self._kl_weight = positive_float("kl_weight", beta)
 
     # ---- Pyro model / guide ----------------------------------------------------------
 
@@ -154,19 +142,6 @@ class SeqVAE(VAE):
             params = self._params(z, self.length, target)
             pyro.sample(OBSERVED, self.likelihood.dist(params), obs=x)
         return z
-
-    def guide(self, x: torch.Tensor) -> torch.Tensor:
-        # q(z|x), log q(z|x) weighted by kl_weight while training
-        self.check_input(x)
-        self._register("encoder", "guide_head")
-        with pyro.plate(DATA_PLATE, x.shape[0]), self._latent_scale():
-            return pyro.sample(LATENT, self.encode(x))
-
-    def _latent_scale(self):
-        """Scale the latent site by beta while training; nothing at all otherwise (or at beta = 1)."""
-        if self.training and self._kl_weight != 1.0:
-            return poutine.scale(scale=self._kl_weight)
-        return contextlib.nullcontext()
 
     def _params(self, z: torch.Tensor, length: int, target: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Likelihood parameters ``(..., num_params, length, *data_shape[1:])``."""
@@ -213,13 +188,13 @@ def linear_warmup(step: int, num_steps: int) -> float:
 
 
 class KLWarmup:
-    """Sets ``vae.kl_weight`` per epoch: ``zoo.fit(vae, x, before_epoch=KLWarmup(vae, epochs=10))``.
+    """Sets ``vae.kl_weight`` (any ``zoo.VAE``) per epoch: ``zoo.fit(vae, x, before_epoch=KLWarmup(vae, epochs=10))``.
 
     A function of the epoch alone, so a resumed run anneals exactly as an uninterrupted one;
     the weight is added to each epoch's history record as ``kl_weight``.
     """
 
-    def __init__(self, vae: SeqVAE, epochs: int):
+    def __init__(self, vae: VAE, epochs: int):
         self.vae, self.epochs = vae, positive_int("epochs", epochs)
 
     def __call__(self, epoch: int) -> dict:

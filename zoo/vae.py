@@ -11,6 +11,7 @@ References:
     [2] Rezende, Mohamed, Wierstra. Stochastic Backpropagation and Approximate Inference
         in Deep Generative Models. arXiv:1401.4082
 """
+import contextlib
 import itertools
 from typing import Optional
 
@@ -18,10 +19,11 @@ import torch
 import pyro
 import pyro.distributions as dist
 from pyro.distributions.kl import kl_divergence
+from pyro import poutine
 from pyro.poutine.util import is_validation_enabled
 from torch import nn
 
-from zoo.checks import positive_int
+from zoo.checks import positive_float, positive_int
 from zoo.distributions import StandardNormal
 from zoo.likelihoods import Likelihood
 
@@ -65,6 +67,7 @@ class VAE(nn.Module):
         # never share (or silently reuse stale) parameters there.
         self.pyro_name = f"vae{next(_instances)}"
         self._param_names = {}
+        self._kl_weight = 1.0
         self.register_buffer("_zero", torch.zeros(()), persistent=False)
 
     def __setstate__(self, state):
@@ -75,21 +78,44 @@ class VAE(nn.Module):
 
     # ---- Pyro model / guide ----------------------------------------------------------
 
+    @property
+    def kl_weight(self) -> float:
+        """beta, the weight of the latent site's log-densities while training (1: the ELBO).
+
+        With beta != 1, ``poutine.scale(beta)`` on z in both model and guide makes Trace_ELBO
+        optimize E_q[log p(x|z)] - beta KL(q || p): a weighted objective, not a bound (beta-VAE
+        [Higgins et al. 2017], KL warm-up [Bowman et al. 2016]). In eval mode the sites are
+        never scaled, so evaluation always reports the true bounds.
+        """
+        return self._kl_weight
+
+    @kl_weight.setter
+    def kl_weight(self, beta: float) -> None:
+        self._kl_weight = positive_float("kl_weight", beta)
+
+    def _latent_scale(self):
+        """``poutine.scale(kl_weight)`` while training with kl_weight != 1; no handler otherwise
+        (``zoo.estimators.log_weights`` refuses scaled sites)."""
+        if self.training and self._kl_weight != 1.0:
+            return poutine.scale(scale=self._kl_weight)
+        return contextlib.nullcontext()
+
     def model(self, x: torch.Tensor) -> torch.Tensor:
-        # p(x|z) p(z)
+        # p(x|z) p(z)^beta  (beta = kl_weight, in training mode only)
         self.check_input(x)
         self._register("decoder")
         with pyro.plate(DATA_PLATE, x.shape[0]):
-            z = pyro.sample(LATENT, self.prior())
+            with self._latent_scale():
+                z = pyro.sample(LATENT, self.prior())
             params = self.decoder(z)
             pyro.sample(OBSERVED, self.likelihood.dist(params), obs=x)
         return z
 
     def guide(self, x: torch.Tensor) -> torch.Tensor:
-        # q(z|x)
+        # q(z|x)^beta  (beta = kl_weight, in training mode only)
         self.check_input(x)
         self._register("encoder", "guide_head")
-        with pyro.plate(DATA_PLATE, x.shape[0]):
+        with pyro.plate(DATA_PLATE, x.shape[0]), self._latent_scale():
             return pyro.sample(LATENT, self.encode(x))
 
     def _register(self, *children: str) -> None:

@@ -337,3 +337,30 @@ def test_one_svi_step_on_shared_mnist(make_vae, shared_data):
     vae = make_vae()
     svi = SVI(vae.model, vae.guide, pyro.optim.Adam({"lr": 1e-3}), Trace_ELBO())
     assert math.isfinite(svi.step(train[:256]))
+
+
+def test_kl_weight_scales_the_latent_term_in_training_only(make_vae, mnist_bin):
+    """Same draws: loss(beta) = -log p(x|z) + beta (log q - log p) for the plain VAE too, and
+    evaluation (eval mode) ignores beta."""
+    from zoo.estimators import log_weights
+
+    vae, x = make_vae().double(), mnist_bin[0][:6].double()
+    losses = {}
+    for beta in (1.0, 0.25):
+        vae.kl_weight = beta
+        torch.manual_seed(0)
+        losses[beta] = Trace_ELBO().loss(vae.model, vae.guide, x)
+    torch.manual_seed(0)
+    z = vae.encode(x).rsample()
+    log_lik = vae.decode(z).log_prob(x).sum().item()
+    latent = (vae.encode(x).log_prob(z) - vae.prior().log_prob(z)).sum().item()
+    assert losses[1.0] == pytest.approx(-log_lik + latent, rel=1e-10)
+    assert losses[0.25] == pytest.approx(-log_lik + 0.25 * latent, rel=1e-10)
+    vae.eval()
+    pyro.set_rng_seed(1)
+    scaled = log_weights(vae.model, vae.guide, x, num_particles=3)
+    vae.kl_weight = 1.0
+    pyro.set_rng_seed(1)
+    assert torch.equal(scaled, log_weights(vae.model, vae.guide, x, num_particles=3))
+    with pytest.raises(ValueError, match="kl_weight must be a positive finite number, got 0"):
+        vae.kl_weight = 0
