@@ -98,10 +98,11 @@ class LogLikelihood:
         """Dataset means, in nats per datapoint; ``log_likelihood_stderr`` is the Monte Carlo
         error of the mean, sqrt(sum_n se_n^2) / N, and ``log_likelihood_sd`` the spread over datapoints."""
         n = self.log_px.shape[0]
-        out = {"log_likelihood": self.log_px.mean().item(),
-               "log_likelihood_stderr": self.stderr.pow(2).sum().sqrt().item() / n,
-               "log_likelihood_sd": self.log_px.std().item() if n > 1 else 0.0,
-               "elbo": self.elbo.mean().item(),
+        log_px = self.log_px.double()  # float32 means over 10^4 points of ~-100 lose digits
+        out = {"log_likelihood": log_px.mean().item(),
+               "log_likelihood_stderr": self.stderr.double().pow(2).sum().sqrt().item() / n,
+               "log_likelihood_sd": log_px.std().item() if n > 1 else 0.0,
+               "elbo": self.elbo.double().mean().item(),
                "ess_mean": self.ess.mean().item(), "ess_median": self.ess.median().item(),
                "ess_min": self.ess.min().item()}
         out["posterior_gap"] = out["log_likelihood"] - out["elbo"]  # ~ E KL(q(z|x) || p(z|x))
@@ -110,7 +111,7 @@ class LogLikelihood:
 
 @torch.no_grad()
 def log_likelihood(model, guide, x: torch.Tensor, num_samples: int = 5000, batch_size: int = 100,
-                   chunk_size: int = 100, seed: int = 0, psis: bool = False, progress: bool = False) -> LogLikelihood:
+                   chunk_size: int = 20, seed: int = 0, psis: bool = False, progress: bool = False) -> LogLikelihood:
     r"""Importance-sampled log p(x) per datapoint, log (1/S) sum_s p(x, z_s) / q(z_s|x), z_s ~ q [1].
 
     Works for any Pyro model/guide pair whose sample sites sit under one data plate at dim -1
@@ -236,7 +237,7 @@ def _refuse_scaled(trace) -> None:
 # ---- everything vaezoo eval reports ----------------------------------------------------------
 
 
-def evaluate(vae, x: torch.Tensor, num_samples: int = 5000, batch_size: int = 100, chunk_size: int = 100,
+def evaluate(vae, x: torch.Tensor, num_samples: int = 5000, batch_size: int = 100, chunk_size: int = 20,
              seed: int = 0, progress: bool = True) -> dict:
     """Log-likelihood (with standard error, ESS, PSIS k-hat), KL, active units and mutual
     information of a VAE on data ``x``: the content of ``eval.json``.

@@ -27,7 +27,7 @@ import torch
 import pyro.distributions as dist
 
 from zoo.checks import positive_float
-from zoo.distributions import HALF_LOG_2PI
+from zoo.distributions import HALF_LOG_2PI, BernoulliLogits
 from zoo.registry import Registry
 
 LIKELIHOODS = Registry("likelihood")
@@ -123,7 +123,7 @@ class BernoulliLikelihood(Likelihood):
         # Support is checked once per batch in check(); skipping torch's per-call validation
         # keeps the hot path cheap.
         logits = params.squeeze(-self.event_dim - 1)
-        return dist.Bernoulli(logits=logits, validate_args=False).to_event(self.event_dim)
+        return BernoulliLogits(logits=logits, validate_args=False).to_event(self.event_dim)
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(params.squeeze(-self.event_dim - 1))
