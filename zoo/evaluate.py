@@ -153,18 +153,22 @@ def log_likelihood(model, guide, x: torch.Tensor, num_samples: int = 5000, batch
 
 def _batch_estimate(model, guide, x, num_samples, chunk_size, key, psis):
     """(log_px, stderr, ess, elbo, khat) of one batch, from running sums over chunks of particles."""
-    lse, lse2, total, kept = None, None, 0.0, []
+    lse, lse2, total, done = None, None, 0.0, 0
+    # One buffer for the kept log-weights: a list of small chunks, each allocated between the
+    # decoder's large temporaries, fragmented the heap (1.4 GB of RSS for S = 5000).
+    kept = torch.empty(num_samples if psis else 0, x.shape[0], dtype=x.dtype, device=x.device)
     for values, log_q in _rechunk(_guide_blocks(guide, x, num_samples, key), chunk_size):
         log_w = _log_weights(model, x, values, log_q)
         lse = _logaddexp(lse, log_w.logsumexp(0))
         lse2 = _logaddexp(lse2, (2 * log_w).logsumexp(0))
         total = total + log_w.sum(0)
         if psis:
-            kept.append(log_w)
+            kept[done : done + log_w.shape[0]] = log_w
+        done += log_w.shape[0]
     s = num_samples
     ess = torch.exp(2 * lse - lse2)
     stderr = ((s / ess - 1).clamp(min=0) / (s - 1)).sqrt() if s > 1 else torch.full_like(lse, math.nan)
-    khat = psis_khat(torch.cat(kept).T) if psis else None
+    khat = psis_khat(kept.T) if psis else None
     return lse - math.log(s), stderr, ess, total / s, khat
 
 

@@ -21,7 +21,7 @@ def run(tmp_path_factory):
     path = tmp_path_factory.mktemp("eval") / "run"
     vaezoo("train", *TINY, "--out", path)
     proc = vaezoo("eval", path, "--num-samples", 30, "--batch-size", 20, "--chunk-size", 7, "--stride", 2,
-                  "--pointwise", 3, "--no-progress")
+                  "--pointwise", 3, "--pointwise-batch-size", 7, "--pointwise-rounds", 2, "--no-progress")
     return path, proc.stdout
 
 
@@ -40,6 +40,8 @@ def test_eval_prints_the_log_likelihood_and_writes_eval_json(run):
     assert r["elbo"] == pytest.approx(history[-1]["test_elbo"], abs=3.0)  # S-sample vs 1-sample ELBO
     b = r["pointwise_baseline"]
     assert b["num_points"] == 3 and b["time_per_point_s"] > 0 and b["speedup"] > 0
+    assert b["batch_size"] == 7 and b["rounds"] == 2 and len(b["time_s"]) == len(b["vectorized_time_s"]) == 2
+    assert "batches of 7 particles" in stdout and "median of 2 alternating rounds" in stdout
     assert b["log_likelihood"] == pytest.approx(b["vectorized_log_likelihood_same_points"], abs=2.0)
 
 
