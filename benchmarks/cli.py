@@ -42,7 +42,7 @@ def _train_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="run directory (default: runs/<model>-<dataset>-seed<seed>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out (its checkpoint, history, eval.json and figures)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -118,9 +118,9 @@ def _prepare_out(args) -> Path:
         raise ValueError("--resume and --overwrite exclude each other")
     if out.exists() and any(out.iterdir()) and not (args.resume or args.overwrite):
         raise FileExistsError(f"--out {out} already holds a run; pass --resume to continue it or --overwrite to replace it")
-    if args.overwrite:
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
+    if args.overwrite:  # also what eval and plot derived from the old run
+        for path in [*(out / name for name in RUN_FILES), out / "eval.json", *out.glob("*.png")]:
+            path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     return out
 

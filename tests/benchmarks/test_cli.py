@@ -36,8 +36,13 @@ def test_existing_out_needs_resume_or_overwrite(tmp_path):
     vaezoo("train", *TINY[:-3], "--epochs", "2", "--no-progress", "--out", run, "--resume")
     after = json.loads((run / "history.json").read_text())
     assert after[0] == before[0] and [r["epoch"] for r in after] == [1, 2]
+    (run / "eval.json").write_text("{}")  # derived from the old run: must not survive it
+    (run / "khat_histogram.png").write_bytes(b"old")
+    (run / "notes.txt").write_text("mine")
     vaezoo("train", *TINY, "--out", run, "--overwrite")
     assert [r["epoch"] for r in json.loads((run / "history.json").read_text())] == [1]
+    assert not (run / "eval.json").exists() and not (run / "khat_histogram.png").exists()
+    assert (run / "notes.txt").read_text() == "mine"
 
 
 @pytest.mark.parametrize("bad, message", [

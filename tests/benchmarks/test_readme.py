@@ -19,6 +19,8 @@ def test_reports_are_spliced_with_demoted_headings_and_linked_figures(tmp_path):
     (bench / "report.md").write_text("# Guides\n\nReproduce with:\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n## Detail\n")
     (bench / "results.json").write_text(json.dumps({"records": []}))
     (bench / "khat.png").write_bytes(b"\x89PNG fake")
+    (bench / "curves.png").write_bytes(b"\x89PNG fake")
+    (bench / "report.md").write_text((bench / "report.md").read_text() + "\n![bound vs epoch](curves.png)\n")
     readme = tmp_path / "README.md"
     readme.write_text(README)
     args = ["--bench", str(tmp_path / "bench"), "--readme", str(readme), "--docs", str(tmp_path / "docs" / "results")]
@@ -27,9 +29,10 @@ def test_reports_are_spliced_with_demoted_headings_and_linked_figures(tmp_path):
     assert text.startswith("# zoo\n\n## Results\n\nintro\n\n" + START) and text.endswith(END + "\n\n## Layout\n")
     assert "old text" not in text
     assert "### Guides" in text and "#### Detail" in text and "| 1 | 2 |" in text
-    assert "[khat](docs/results/quick/guides/khat.png)" in text
+    assert "Figures: [khat](docs/results/quick/guides/khat.png)." in text
+    assert "![bound vs epoch](docs/results/quick/guides/curves.png)" in text and "[curves]" not in text
     copied = tmp_path / "docs" / "results" / "quick" / "guides"
-    assert sorted(p.name for p in copied.iterdir()) == ["khat.png", "report.md", "results.json"]
+    assert sorted(p.name for p in copied.iterdir()) == ["curves.png", "khat.png", "report.md", "results.json"]
     for suite in set(ORDER) - {"guides"}:
         assert f"No `quick` report yet: run `vaezoo bench {suite} --profile quick`" in text
     assert text.index("### Guides") < text.index("run `vaezoo bench overhead")  # the README's suite order
