@@ -8,6 +8,7 @@ r"""Codes in latent space: posterior means, class means, interpolation and pertu
 ``encode`` is any callable mapping a batch ``(N, ...)`` to q(z|x) with batch shape ``(N,)``
 and event shape ``(latent_dim,)``, e.g. ``VAE.encode`` or ``LinearGaussian.posterior_guess``.
 """
+import gc
 from typing import Callable, Optional, Tuple
 
 import torch
@@ -15,6 +16,7 @@ import torch
 from zoo.checks import positive_float, positive_int
 
 MEAN_SAMPLES = 100  # Monte Carlo draws for E_q[z] when q has no closed-form mean (flows)
+MEAN_BLOCK = 10  # draws per call for that mean
 
 
 def batches(x: torch.Tensor, batch_size: int):
@@ -34,7 +36,9 @@ def posterior_means(encode: Callable, x: torch.Tensor, batch_size: int = 1000,
         x: data ``(N, ...)``.
         batch_size: rows encoded at once.
         num_samples: draws of the Monte Carlo mean, used only where q has no ``mean``
-            (normalizing-flow guides); they come from the global torch RNG.
+            (normalizing-flow guides); they come from the global torch RNG, ``MEAN_BLOCK``
+            at a time: every flow step caches its last input and output, so one call for all
+            draws held K x 2 x num_samples x batch_size x latent_dim floats (2.4 GB for planar:40).
     """
     positive_int("num_samples", num_samples)
     means = []
@@ -43,7 +47,10 @@ def posterior_means(encode: Callable, x: torch.Tensor, batch_size: int = 1000,
         try:
             means.append(q.mean)
         except NotImplementedError:
-            means.append(q.sample((num_samples,)).mean(0))
+            sizes = [min(MEAN_BLOCK, num_samples - start) for start in range(0, num_samples, MEAN_BLOCK)]
+            means.append(sum(q.sample((size,)).sum(0) for size in sizes) / num_samples)
+            del q
+            gc.collect()  # flow steps are reference cycles (zoo.evaluate.RELEASE_CYCLES)
     return torch.cat(means)
 
 
