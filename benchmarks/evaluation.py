@@ -39,6 +39,7 @@ def add_parser(sub) -> None:
                    help="alternating rounds of the loop and the vectorized estimate on the same points (default: 3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-root", default=None)
+    p.add_argument("--device", default="cpu", help="cpu, or cuda[:i] (default: cpu)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=cmd_eval)
     p = sub.add_parser("plot", help="write every figure of a run (PNG) and print their paths")
@@ -77,15 +78,21 @@ def cmd_eval(args) -> int:
     from zoo.checks import positive_int
     from zoo.evaluate import evaluate
 
+    from benchmarks.bench import _check_device
+
+    _check_device(args.device)
     run = Path(args.run_dir)
-    vae = zoo.load(run)
+    vae = zoo.load(run).to(args.device)
     x, _ = load_test_split(run, args.data_root, args.test_size)
-    x = x[:: positive_int("stride", args.stride)]
+    x = x[:: positive_int("stride", args.stride)].to(args.device)
     rss_before = _peak_rss_mb()
     result = evaluate(vae, x, num_samples=args.num_samples, batch_size=args.batch_size,
                       chunk_size=args.chunk_size, seed=args.seed, progress=not args.no_progress)
     result.update(stride=args.stride, peak_rss_mb_before=rss_before, peak_rss_mb=_peak_rss_mb(),
-                  torch_threads=torch.get_num_threads(), date=time.strftime("%Y-%m-%d %H:%M:%S"))
+                  torch_threads=torch.get_num_threads(), device=args.device,
+                  date=time.strftime("%Y-%m-%d %H:%M:%S"))
+    if x.device.type == "cuda":
+        result["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated(x.device) / 2**20
     if args.pointwise:
         result["pointwise_baseline"] = _pointwise(vae, x[: args.pointwise], result, args)
     tmp = run / (EVAL_FILE + ".tmp")
@@ -113,7 +120,8 @@ def _print_eval(r: dict) -> None:
         f"{r['mutual_information']:.2f} nats (at most log N = {r['mutual_information_max']:.2f})"
     print(f"KL {_fmt(r['kl'])}, active units {r['active_units']}/{r['latent_dim']}, mutual information I(x; z) {mi}")
     print(f"time {r['log_likelihood_time_s']:.1f} s for log p(x) ({1000 * r['log_likelihood_time_s'] / n:.1f} ms per "
-          f"point), {r['diagnostics_time_s']:.1f} s diagnostics; peak RSS {r['peak_rss_mb']:.0f} MB")
+          f"point), {r['diagnostics_time_s']:.1f} s diagnostics; peak RSS {r['peak_rss_mb']:.0f} MB"
+          + (f", peak GPU memory {r['peak_gpu_memory_mb']:.0f} MB" if "peak_gpu_memory_mb" in r else ""))
     if "pointwise_baseline" in r:
         b = r["pointwise_baseline"]
         print(f"point by point (pythae get_nll style, batches of {b['batch_size']} particles) on {b['num_points']} "
@@ -141,10 +149,12 @@ def _pointwise(vae, x, result: dict, args) -> dict:
         for r in range(rounds):
             start = time.perf_counter()
             ll = log_likelihood(vae.model, vae.guide, x, args.num_samples, args.batch_size, args.chunk_size, args.seed)
+            _synchronize(x)
             ours.append(time.perf_counter() - start)
             torch.manual_seed(args.seed + r)
             start = time.perf_counter()
             log_px = pointwise_log_likelihood(vae, x, args.num_samples, args.pointwise_batch_size)
+            _synchronize(x)
             theirs.append(time.perf_counter() - start)
     n = x.shape[0]
     return {"num_points": n, "num_samples": args.num_samples, "rounds": rounds,
@@ -154,6 +164,12 @@ def _pointwise(vae, x, result: dict, args) -> dict:
             "speedup": statistics.median([t / o for t, o in zip(theirs, ours)]),
             "log_likelihood": log_px.double().mean().item(),
             "vectorized_log_likelihood_same_points": ll.log_px.double().mean().item()}
+
+
+def _synchronize(x: torch.Tensor) -> None:
+    """Wait for queued GPU work, so that wall-clock times cover it."""
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
 
 
 @torch.no_grad()

@@ -4,6 +4,7 @@ import math
 import shutil
 
 import pytest
+import torch
 
 from benchmarks.cli import main
 
@@ -30,6 +31,7 @@ def test_eval_prints_the_log_likelihood_and_writes_eval_json(run):
     assert "log p(x) ~=" in stdout and "S=30, 25 test points, one in 2" in stdout and str(path / "eval.json") in stdout
     r = json.loads((path / "eval.json").read_text())
     assert r["num_datapoints"] == 25 and r["num_samples"] == 30 and r["stride"] == 2 and r["latent_dim"] == 4
+    assert r["device"] == "cpu" and "peak_gpu_memory_mb" not in r
     assert r["elbo"] <= r["log_likelihood"] < 0 and r["log_likelihood_stderr"] > 0
     assert 1 <= r["ess_min"] <= r["ess_median"] <= 30
     assert 0 <= r["khat_frac_above_0.7"] <= r["khat_frac_above_0.5"] <= 1
@@ -68,6 +70,11 @@ def test_eval_refuses_the_autoencoder_and_bad_arguments(run, tmp_path, capsys):
     path, _ = run
     assert main(["eval", str(path), "--num-samples", "0", "--no-progress"]) == 2
     assert "num_samples" in capsys.readouterr().err
+    assert main(["eval", str(path), "--device", "tpu", "--no-progress"]) == 2
+    assert "unknown device 'tpu'" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["eval", str(path), "--device", "cuda", "--no-progress"]) == 2
+        assert "torch sees no CUDA device" in capsys.readouterr().err
     ae = tmp_path / "ae"
     assert main(["train", *TINY, "--model", "ae", "--out", str(ae)]) == 0
     assert main(["eval", str(ae), "--num-samples", "30", "--no-progress"]) == 2
