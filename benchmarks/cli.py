@@ -42,7 +42,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="run directory (default: runs/<model>-<dataset>-seed<seed>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--overwrite", action="store_true", help="replace the run in --out (its checkpoint, history, eval.json and figures)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in --out (its checkpoint, history, eval.json and figures)")
     p.add_argument("--no-progress", action="store_true")
 
 

@@ -27,6 +27,18 @@ def batches(x: torch.Tensor, batch_size: int):
 
 
 @torch.no_grad()
+def release_flow_caches() -> None:
+    """Free the caches of finished flow guide calls, by a full garbage collection.
+
+    torch's ``Transform.inv`` keeps a strong reference to the inverse, which refers back to the
+    transform, so every flow step whose ``log_prob`` a guide call evaluated is a reference cycle
+    holding the step's cached input and output until a full collection runs: log p(x) with
+    planar:40 grew by 150 MB per batch of 100 points without one. Call it once per batch (it
+    takes milliseconds).
+    """
+    gc.collect()
+
+
 def posterior_means(encode: Callable, x: torch.Tensor, batch_size: int = 1000,
                     num_samples: int = MEAN_SAMPLES) -> torch.Tensor:
     """E_{q(z|x)}[z] for every row of ``x``: ``(N, latent_dim)``.
@@ -49,8 +61,6 @@ def posterior_means(encode: Callable, x: torch.Tensor, batch_size: int = 1000,
         except NotImplementedError:
             sizes = [min(MEAN_BLOCK, num_samples - start) for start in range(0, num_samples, MEAN_BLOCK)]
             means.append(sum(q.sample((size,)).sum(0) for size in sizes) / num_samples)
-            del q
-            gc.collect()  # flow steps are reference cycles (zoo.evaluate.RELEASE_CYCLES)
     return torch.cat(means)
 
 

@@ -114,6 +114,18 @@ def test_bernoulli_log_prob_gradient_is_value_minus_sigmoid():
     assert torch.allclose(logits.grad, value - torch.sigmoid(logits.detach()), atol=1e-12)
 
 
+def test_bernoulli_logits_uses_torchs_kernel_under_autograd_and_the_fast_one_without():
+    g = torch.Generator().manual_seed(2)
+    logits = (torch.randn(4, 784, generator=g) * 12).requires_grad_()
+    x = torch.randint(0, 2, (4, 784), generator=g).float()
+    ours, theirs = BernoulliLogits(logits=logits).log_prob(x), dist.Bernoulli(logits=logits).log_prob(x)
+    assert torch.equal(ours, theirs)
+    (grad,) = torch.autograd.grad(ours.sum(), logits)
+    assert torch.equal(grad, x - torch.sigmoid(logits.detach()))  # full relative precision for any |l|
+    with torch.no_grad():
+        assert torch.equal(BernoulliLogits(logits=logits).log_prob(x), bernoulli_log_prob(logits, x))
+
+
 def test_bernoulli_logits_is_pyro_bernoulli_with_the_fast_log_prob():
     g = torch.Generator().manual_seed(1)
     logits = torch.randn(3, 784, generator=g) * 5

@@ -3,6 +3,7 @@
 Ground truth is the linear-Gaussian model (exact log p(x), posterior and mutual information)
 and a one-dimensional conjugate pair written as plain Pyro functions.
 """
+import gc
 import json
 import math
 
@@ -11,6 +12,7 @@ import pyro.distributions as dist
 import pytest
 import torch
 from pyro import poutine
+from pyro.distributions.transforms.planar import ConditionedPlanar
 
 import zoo
 from zoo import diagnostics
@@ -305,3 +307,25 @@ def test_evaluate_with_a_flow_guide_reports_no_mutual_information(make_vae, mnis
     assert torch.equal(torch.get_rng_state(), state)  # every draw came from seeded, forked generators
     assert r["mutual_information"] is None and "cannot score" in r["mutual_information_note"]
     assert r["kl"] > 0 and len(r["unit_activity"]) == 3 and math.isfinite(r["log_likelihood"])
+
+
+# ---- memory: flow steps are reference cycles ------------------------------------------------
+
+
+def _live_flow_steps() -> int:
+    return sum(type(o) is ConditionedPlanar for o in gc.get_objects())
+
+
+def test_log_likelihood_frees_the_flow_steps_it_builds():
+    """torch's Transform.inv makes each conditioned flow step that scored a sample a reference
+    cycle holding its cached tensors; with automatic collection off, only ours frees them."""
+    vae = zoo.build("vae", data_shape=(6,), latent_dim=2, hidden=(8,), guide="planar:3").eval()
+    x = torch.randint(0, 2, (30, 6)).float()
+    gc.collect()
+    before = _live_flow_steps()
+    gc.disable()
+    try:
+        log_likelihood(vae.model, vae.guide, x, num_samples=40, batch_size=10)
+        assert _live_flow_steps() == before
+    finally:
+        gc.enable()
