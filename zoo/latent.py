@@ -20,13 +20,17 @@ MEAN_BLOCK = 10  # draws per call for that mean
 
 
 def batches(x: torch.Tensor, batch_size: int):
-    """Consecutive slices of ``x`` along dim 0, ``batch_size`` rows each (the last may be short)."""
+    """Consecutive slices of ``x`` along dim 0, ``batch_size`` rows each (the last may be short).
+
+    The evaluation loops that use it score flow samples, so it calls :func:`release_flow_caches`
+    after each batch.
+    """
     positive_int("batch_size", batch_size)
     for start in range(0, x.shape[0], batch_size):
         yield x[start : start + batch_size]
+        release_flow_caches()
 
 
-@torch.no_grad()
 def release_flow_caches() -> None:
     """Free the caches of finished flow guide calls, by a full garbage collection.
 
@@ -39,6 +43,7 @@ def release_flow_caches() -> None:
     gc.collect()
 
 
+@torch.no_grad()
 def posterior_means(encode: Callable, x: torch.Tensor, batch_size: int = 1000,
                     num_samples: int = MEAN_SAMPLES) -> torch.Tensor:
     """E_{q(z|x)}[z] for every row of ``x``: ``(N, latent_dim)``.

@@ -316,7 +316,8 @@ def _live_flow_steps() -> int:
     return sum(type(o) is ConditionedPlanar for o in gc.get_objects())
 
 
-def test_log_likelihood_frees_the_flow_steps_it_builds():
+@pytest.mark.parametrize("call", ["log_likelihood", "elbo_and_kl"])
+def test_evaluation_frees_the_flow_steps_it_builds(call):
     """torch's Transform.inv makes each conditioned flow step that scored a sample a reference
     cycle holding its cached tensors; with automatic collection off, only ours frees them."""
     vae = zoo.build("vae", data_shape=(6,), latent_dim=2, hidden=(8,), guide="planar:3").eval()
@@ -325,7 +326,10 @@ def test_log_likelihood_frees_the_flow_steps_it_builds():
     before = _live_flow_steps()
     gc.disable()
     try:
-        log_likelihood(vae.model, vae.guide, x, num_samples=40, batch_size=10)
+        if call == "log_likelihood":
+            log_likelihood(vae.model, vae.guide, x, num_samples=40, batch_size=10)
+        else:
+            elbo_and_kl(vae, x, batch_size=10)
         assert _live_flow_steps() == before
     finally:
         gc.enable()
