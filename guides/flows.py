@@ -158,10 +158,28 @@ class Reverse(nn.Module):
         return Permute(self.permutation)
 
 
+class FlowDistribution(dist.TransformedDistribution):
+    """Pyro's ``TransformedDistribution`` that drops its steps' inverses after scoring.
+
+    torch's ``Transform.inv`` keeps a strong reference to the inverse it creates, and the
+    inverse refers back to the step, so a step whose ``log_prob`` was taken is a reference cycle
+    holding its cached input and output until a full garbage collection: evaluating planar:40
+    grew by 150 MB per batch of 100 points. Dropping the inverses lets reference counting free
+    the steps with the distribution.
+    """
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        try:
+            return super().log_prob(value)
+        finally:
+            for transform in self.transforms:
+                transform._inv = None
+
+
 class FlowGuide(nn.Module):
     r"""q(z|x): a ``DiagonalGaussian`` base q_0 pushed through conditional flow steps [1].
 
-    ``forward(h)`` returns ``TransformedDistribution(q_0(.|h), [f_1(.; h), ..., f_K(.; h)])``
+    ``forward(h)`` returns ``FlowDistribution(q_0(.|h), [f_1(.; h), ..., f_K(.; h)])``
     with batch shape ``h.shape[:-1]`` and event shape ``(latent_dim,)``; under an outer
     particle plate the per-datapoint parameters broadcast against samples ``(K, N, D)``.
 
@@ -181,8 +199,8 @@ class FlowGuide(nn.Module):
         """The flow's steps conditioned on ``features``."""
         return [step.condition(features) for step in self.flows]
 
-    def forward(self, features: torch.Tensor) -> dist.TransformedDistribution:
-        return dist.TransformedDistribution(self.base(features), self.transforms(features))
+    def forward(self, features: torch.Tensor) -> FlowDistribution:
+        return FlowDistribution(self.base(features), self.transforms(features))
 
 
 @GUIDES.register("planar")

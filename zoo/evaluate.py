@@ -36,7 +36,7 @@ from zoo.diagnostics import (  # noqa: F401  (re-exported)
     ACTIVE_THRESHOLD, active_units, average_kl, khat_summary, mutual_information, psis_khat, require_arviz,
     unit_activity)
 from zoo.estimators.weights import latents, log_density, log_weights, replay_model, sample_sites, vectorize
-from zoo.latent import batches, release_flow_caches
+from zoo.latent import batches
 
 DRAW_BLOCK = 100  # particles per guide call; block k of a batch is drawn under its own seed
 
@@ -146,7 +146,6 @@ def log_likelihood(model, guide, x: torch.Tensor, num_samples: int = 5000, batch
         for start in range(0, x.shape[0], batch_size):
             xb = x[start : start + batch_size]
             parts.append(_batch_estimate(model, guide, xb, num_samples, chunk_size, (seed, start), psis))
-            release_flow_caches()
             bar.update(xb.shape[0])
     log_px, stderr, ess, elbo, khat = (torch.cat(p) if p[0] is not None else None for p in zip(*parts))
     return LogLikelihood(log_px, stderr, ess, elbo, khat, num_samples)

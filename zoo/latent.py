@@ -8,7 +8,6 @@ r"""Codes in latent space: posterior means, class means, interpolation and pertu
 ``encode`` is any callable mapping a batch ``(N, ...)`` to q(z|x) with batch shape ``(N,)``
 and event shape ``(latent_dim,)``, e.g. ``VAE.encode`` or ``LinearGaussian.posterior_guess``.
 """
-import gc
 from typing import Callable, Optional, Tuple
 
 import torch
@@ -20,27 +19,10 @@ MEAN_BLOCK = 10  # draws per call for that mean
 
 
 def batches(x: torch.Tensor, batch_size: int):
-    """Consecutive slices of ``x`` along dim 0, ``batch_size`` rows each (the last may be short).
-
-    The evaluation loops that use it score flow samples, so it calls :func:`release_flow_caches`
-    after each batch.
-    """
+    """Consecutive slices of ``x`` along dim 0, ``batch_size`` rows each (the last may be short)."""
     positive_int("batch_size", batch_size)
     for start in range(0, x.shape[0], batch_size):
         yield x[start : start + batch_size]
-        release_flow_caches()
-
-
-def release_flow_caches() -> None:
-    """Free the caches of finished flow guide calls, by a full garbage collection.
-
-    torch's ``Transform.inv`` keeps a strong reference to the inverse, which refers back to the
-    transform, so every flow step whose ``log_prob`` a guide call evaluated is a reference cycle
-    holding the step's cached input and output until a full collection runs: log p(x) with
-    planar:40 grew by 150 MB per batch of 100 points without one. Call it once per batch (it
-    takes milliseconds).
-    """
-    gc.collect()
 
 
 @torch.no_grad()
