@@ -17,9 +17,10 @@ import json
 import sys
 
 from benchmarks import runner
+from zoo._utils.devices import check_device
 
-SUITES = {"estimators": "benchmarks.suite_estimators", "guides": "benchmarks.suite_guides",
-          "gmm": "benchmarks.suite_gmm", "overhead": "benchmarks.overhead", "paper": "benchmarks.suite_paper"}
+SUITES = {"estimators": "benchmarks.suites.estimators", "guides": "benchmarks.suites.guides",
+          "gmm": "benchmarks.suites.gmm", "overhead": "benchmarks.suites.overhead", "paper": "benchmarks.suites.paper"}
 
 
 def _setting(text: str):
@@ -60,7 +61,7 @@ def cmd_bench(args) -> int:
         print("settings: " + json.dumps(settings))
         print(f"{len(configs)} cells:", *(json.dumps(c) for c in configs), sep="\n")
         return 0
-    _check_device(args.device)
+    check_device(args.device)
     if args.threads is not None and (isinstance(args.threads, bool) or args.threads < 1):
         raise ValueError(f"threads must be a positive integer, got {args.threads}")
     context = runner.Context(data_root=args.data_root, progress=not args.no_progress)
@@ -75,12 +76,3 @@ def cmd_bench(args) -> int:
         print(f"wrote {path}")
     return 0
 
-
-def _check_device(device: str) -> None:
-    import torch
-
-    kind = device.split(":")[0]
-    if kind not in ("cpu", "cuda"):
-        raise ValueError(f"unknown device {device!r}; choose from cpu, cuda, cuda:<index>")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for, but torch sees no CUDA device")

@@ -5,7 +5,7 @@ Records of cells that differ only in their seed are one row; each number is
     mean = (1/n) sum_i v_i,    std = sqrt( sum_i (v_i - mean)^2 / (n - 1) )
 
 over the n seeds (the sample standard deviation; shown only for n >= 2). Figures use
-``matplotlib.figure.Figure`` on its Agg canvas, never ``pyplot`` (as in :mod:`zoo.plots`).
+``matplotlib.figure.Figure`` on its Agg canvas, never ``pyplot`` (as in :mod:`zoo.plots.images`).
 """
 import json
 import math

@@ -32,7 +32,7 @@ from torch.distributions import Transform, constraints
 
 from guides.gaussian import DiagonalGaussian
 from guides.registry import GUIDES
-from zoo.checks import positive_int
+from guides._utils import positive_int
 
 
 class LinearHypernet(nn.Module):

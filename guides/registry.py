@@ -10,7 +10,7 @@ from typing import List, Tuple
 
 from torch import nn
 
-from zoo.registry import Registry
+from guides._utils import Registry
 
 GUIDES = Registry("guide")
 

@@ -1,15 +1,28 @@
-"""pyro-vae-zoo: variational autoencoders as Pyro model/guide pairs."""
-from zoo import data, estimators
-from zoo.conv_vae import ConvVAE, ConvVAEConfig
+"""pyro-vae-zoo: variational autoencoders as Pyro model/guide pairs.
+
+The layers, bottom up: ``guides`` (q(z|x)), then here ``data``, ``nets``, ``distributions``,
+``likelihoods``, ``models``, ``estimators``, ``evaluation``, ``training``, ``gmm``, ``plots``
+and ``cli``; each imports only those below it.
+"""
+from zoo import data, estimators, evaluation
+from zoo import evaluate  # noqa: F401  (the former name of zoo.evaluation)
 from zoo.data import list_datasets
 from zoo.estimators import list_estimators
-from zoo.evaluate import log_likelihood
+from zoo.evaluation import log_likelihood
 from zoo.gmm import GaussianMixtureEM
-from zoo.linear_gaussian import LinearGaussian
-from zoo.models import VAEConfig, build, list_models
-from zoo.seq_vae import KLWarmup, SeqVAE, SeqVAEConfig
-from zoo.train import FitConfig, fit, load
-from zoo.vae import VAE
+from zoo.models import (
+    VAE,
+    ConvVAE,
+    ConvVAEConfig,
+    KLWarmup,
+    LinearGaussian,
+    SeqVAE,
+    SeqVAEConfig,
+    VAEConfig,
+    build,
+    list_models,
+)
+from zoo.training import FitConfig, fit, load
 
 from guides import list_guides
 
@@ -27,6 +40,7 @@ __all__ = [
     "build",
     "data",
     "estimators",
+    "evaluation",
     "fit",
     "load",
     "list_datasets",

@@ -26,9 +26,9 @@ from typing import Any, Optional, Sequence, Tuple
 import torch
 import pyro.distributions as dist
 
-from zoo.checks import positive_float
+from zoo._utils.checks import positive_float
 from zoo.distributions import HALF_LOG_2PI, BernoulliLogits
-from zoo.registry import Registry
+from zoo._utils.registry import Registry
 
 LIKELIHOODS = Registry("likelihood")
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import bench, cli, report, runner
+from benchmarks import bench, report, runner
+from zoo import cli
 
 REPO = Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -37,7 +38,7 @@ SMOKE = {
 
 def _command(*args):
     script = Path(sys.executable).parent / "vaezoo"
-    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "benchmarks.cli"]
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "zoo.cli"]
     return cmd + [str(a) for a in args]
 
 

@@ -2,7 +2,7 @@
 import json
 
 
-from benchmarks.cli import main
+from zoo.cli import main
 
 TINY = ["--train-size", "64", "--test-size", "24", "--epochs", "1", "--latent-dim", "4", "--channels", "4", "8", "8",
         "--no-progress"]

@@ -6,10 +6,11 @@ import pytest
 import torch
 from sklearn.decomposition import PCA
 
-from benchmarks import cli, gmm as gmm_cli
-from zoo.gmm import GaussianMixtureEM
+from benchmarks import gmm_speed as gmm_cli
+from zoo import cli
+from zoo.gmm.em import GaussianMixtureEM
 
-from clitools import vaezoo
+from tests.clitools import vaezoo
 
 
 def test_gmm_on_blobs_prints_plots_and_matches_an_in_process_fit(tmp_path):

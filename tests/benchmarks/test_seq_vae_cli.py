@@ -1,9 +1,9 @@
 """``vaezoo seq`` and ``vaezoo train --model seq-vae --dataset sines``, run in subprocesses on tiny data."""
 import json
 
-from benchmarks.cli import main
+from zoo.cli import main
 
-from clitools import vaezoo
+from tests.clitools import vaezoo
 
 
 def test_seq_reports_the_numbers_and_writes_the_figures(tmp_path):
@@ -24,7 +24,7 @@ def test_seq_reports_the_numbers_and_writes_the_figures(tmp_path):
 
 
 def test_train_and_sample_a_seq_vae_on_sines(tmp_path):
-    """In process (``benchmarks.cli.main``): the subprocess path is covered above."""
+    """In process (``zoo.cli.main``): the subprocess path is covered above."""
     run = tmp_path / "run"
     assert main(["train", "--model", "seq-vae", "--dataset", "sines", "--train-size", "100", "--test-size", "20",
                  "--hidden", "10", "20", "--latent-dim", "2", "--likelihood", "gaussian", "--epochs", "1",

@@ -17,7 +17,7 @@ import zoo
 from guides import build_guide, list_guides
 from guides.flows import IAFGuide, PlanarFlowGuide, RadialFlowGuide, SylvesterFlowGuide
 from zoo.estimators import log_weights
-from zoo.optim import module_optim
+from zoo.training.optim import module_optim
 
 KINDS = ["planar", "radial", "iaf", "sylvester"]
 F64 = torch.float64

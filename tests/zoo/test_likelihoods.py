@@ -25,7 +25,7 @@ from zoo.likelihoods import (
     normal_kl,
     normal_nll,
 )
-from zoo.models import VAEConfig
+from zoo.models.factory import VAEConfig
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from typing import List
 
 from pyro.infer import ELBO, Trace_ELBO, TraceMeanField_ELBO
 
-from zoo.checks import positive_int
+from zoo._utils.checks import positive_int
 from zoo.estimators.base import LogWeightELBO
 from zoo.estimators.elbo import MonteCarloELBO
 from zoo.estimators.iwae import IWAE
@@ -33,7 +33,7 @@ from zoo.estimators.miwae import CIWAE, MIWAE
 from zoo.estimators.renyi import RenyiBound
 from zoo.estimators.score import ScoreFunctionELBO
 from zoo.estimators.weights import log_weights
-from zoo.registry import Registry
+from zoo._utils.registry import Registry
 
 ESTIMATORS = Registry("estimator")
 MAX_PLATE_NESTING = 1

@@ -32,7 +32,7 @@ from typing import Dict
 import torch
 from pyro.infer import ELBO
 
-from zoo.checks import positive_int
+from zoo._utils.checks import positive_int
 from zoo.estimators import weights
 from zoo.estimators.bounds import normalized_weights
 

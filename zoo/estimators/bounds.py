@@ -23,7 +23,7 @@ import math
 
 import torch
 
-from zoo.checks import positive_int
+from zoo._utils.checks import positive_int
 
 
 def _check(log_w: torch.Tensor) -> torch.Tensor:

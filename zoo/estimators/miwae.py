@@ -10,7 +10,7 @@ References:
 """
 import torch
 
-from zoo.checks import positive_int
+from zoo._utils.checks import positive_int
 from zoo.estimators.base import LogWeightELBO
 from zoo.estimators.bounds import check_unit_interval, ciwae_bound, miwae_bound, normalized_weights
 

@@ -28,7 +28,7 @@ import torch
 import pyro
 from torch import nn
 
-from zoo.checks import positive_float
+from zoo._utils.checks import positive_float
 from zoo.estimators import weights
 from zoo.estimators.elbo import MonteCarloELBO
 

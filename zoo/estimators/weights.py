@@ -23,7 +23,7 @@ from pyro import poutine
 from pyro.distributions.util import scale_and_mask
 from pyro.poutine.util import site_is_subsample
 
-from zoo.checks import positive_int
+from zoo._utils.checks import positive_int
 
 PARTICLE_PLATE = "particles"
 DATA_DIM = -1  # the data plate's dim; particles are vectorized at dim -2

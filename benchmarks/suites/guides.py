@@ -1,0 +1,85 @@
+r"""Guides suite: every variational family on the same model, data and budget.
+
+Each cell trains the same MLP VAE with one guide (the single-sample ELBO, as for normalizing
+flows in [1]) and reports
+
+    -log p(x)   importance-sampled with the guide as proposal, S samples
+    -ELBO       the bound the guide was trained on
+    gap         log p(x) - ELBO on the same points ~ E_x KL(q(z|x) || p(z|x)): what the family misses
+    k-hat       fractions of test points whose importance weights have PSIS k-hat > 0.5 and > 0.7 [2]
+
+and the training time. A more flexible q should shrink the gap; k-hat > 0.7 flags points where
+q is too narrow a proposal and the log p(x) estimate itself is unreliable [2].
+
+References:
+    [1] Rezende, Mohamed. Variational Inference with Normalizing Flows. arXiv:1505.05770
+    [2] Yao, Vehtari, Simpson, Gelman. Yes, but Did It Work?: Evaluating Variational Inference.
+        arXiv:1802.02538
+"""
+from pathlib import Path
+
+from benchmarks import report as rep
+from benchmarks.suites import vae_cells
+
+NAME = "guides"
+DEVICES = ("cpu", "cuda")
+GUIDES = ["diagonal", "full-rank", "planar:10", "radial:10", "iaf:2", "sylvester:4"]
+_NET = dict(hidden=[200, 200], latent_dim=50, activation="tanh", batch_size=100, lr=1e-3)
+PROFILES = {
+    "smoke": dict(description="tiny: 300 embedded digits, 2 epochs, a 64-unit network, S = 50; checks the "
+                              "plumbing, not the guides", dataset="mnist5k", binarize="static", train_size=300,
+                  test_size=100, guides=["diagonal", "full-rank", "planar:2", "radial:2", "iaf:1", "sylvester:2"],
+                  epochs=2, **{**_NET, "hidden": [64], "latent_dim": 8}, num_samples=50, ll_size=50, seeds=1),
+    "quick": dict(description="binarized MNIST, the first 10,000 training images, 10 epochs (a short run), "
+                              "S = 5000 on 500 test points", dataset="binarized-mnist", binarize=None,
+                  train_size=10000, test_size=None, guides=GUIDES, epochs=10, **_NET, num_samples=5000,
+                  ll_size=500, seeds=2),
+    "paper": dict(description="binarized MNIST, all 50,000 training images, 100 epochs, S = 5000 on the whole "
+                              "test set", dataset="binarized-mnist", binarize=None, train_size=None, test_size=None,
+                  guides=GUIDES, epochs=100, **_NET, num_samples=5000, ll_size=10000, seeds=3),
+}
+_CELL_KEYS = ("dataset", "binarize", "train_size", "test_size", "epochs", "hidden", "latent_dim", "activation",
+              "batch_size", "lr", "num_samples", "ll_size")
+
+
+def cells(settings: dict, seeds) -> list:
+    common = {k: settings[k] for k in _CELL_KEYS}
+    return [{**common, "guide": guide, "estimator": "elbo", "num_particles": 1, "seed": seed}
+            for guide in settings["guides"] for seed in seeds]
+
+
+def run_cell(config: dict, context) -> dict:
+    train_x, test_x = vae_cells.splits(config, context)
+    vae = vae_cells.build(config, train_x.shape[1:])
+    with context.bar(vae_cells.num_epochs(config) + 1, f"{config['guide']} seed {config['seed']}") as bar:
+        history = vae_cells.train(vae, train_x, test_x, config, bar)
+        out = vae_cells.evaluate(vae, test_x, config, psis=True)
+        bar.update(1)
+    return out | vae_cells.timing(history) | {"history": history}
+
+
+COLUMNS = [("test −log p(x)", "test_neg_ll", ".2f"), ("test −ELBO", "test_neg_elbo", ".2f"), ("gap", "gap", ".2f"),
+           ("k̂ > 0.5", "khat_frac_above_0.5", ".2f"), ("k̂ > 0.7", "khat_frac_above_0.7", ".2f"),
+           ("active units", "active_units", ".1f"), ("time / epoch (s)", "epoch_time_s", ".2f"),
+           ("training (s)", "train_time_s", ".1f")]
+
+
+def report(records: list, settings: dict, out: Path):
+    groups = rep.by_cell(records)
+    rows = [[g[0]["config"]["guide"]] + [rep.aggregate(g, lambda r, k=key: r.get(k), d) for _, key, d in COLUMNS]
+            for g in groups]
+    c = records[0]["config"]
+    text = rep.header("Guides: every variational family on the same model and budget", settings, records) + (
+        f"{c['dataset']}, {c['train_size'] or 'all'} training images, {vae_cells.num_epochs(c)} epochs of the "
+        f"single-sample ELBO, batch {c['batch_size']}, Adam {c['lr']}, 784-{'-'.join(map(str, c['hidden']))}-"
+        f"{c['latent_dim']} {c['activation']}. Test −ELBO on {c['test_size'] or 'all'} test points; −log p(x) with "
+        f"S = {c['num_samples']} on {c['ll_size']} of them (a fixed random subset); gap = log p(x) − ELBO on "
+        "those points (S-sample mean of log w), about E KL(q(z|x) || p(z|x)); k̂ columns: fraction of those "
+        "points whose PSIS k̂ exceeds "
+        "0.5 / 0.7 (Yao et al. 2018: above 0.7 the estimate is unreliable); active units: Cov_x E_q[z_d] > 0.01, "
+        "where for flows E_q[z] is a mean of 100 draws whose noise (Var_q(z_d) / 100, about 0.01 for an unused "
+        "unit) reaches the threshold, so flows' counts run high; time / epoch: median training time of an "
+        "epoch.\n\n" + rep.table(["guide"] + [name for name, _, _ in COLUMNS], rows))
+    figures = [rep.plot_panels(out / "bound_vs_epoch.png", rep.bound_panels(groups, lambda c: c["guide"]),
+                               "Guides: bound vs epoch (mean over seeds)")]
+    return text + "\n![bound vs epoch](bound_vs_epoch.png)\n", figures

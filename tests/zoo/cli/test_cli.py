@@ -1,0 +1,105 @@
+"""The ``vaezoo`` command line, run in subprocesses on tiny real data (the embedded digits)."""
+import json
+
+import pytest
+
+from tests.clitools import TINY, vaezoo
+
+
+def test_list_names_every_registry():
+    out = vaezoo("list").stdout
+    for name in ("vae", "diagonal", "bernoulli", "elbo", "elbo-kl", "mnist", "binarized-mnist", "mnist5k"):
+        assert name in out
+
+
+def test_train_writes_run_files_and_sample_redraws_them(tmp_path):
+    run = tmp_path / "run"
+    proc = vaezoo("train", *TINY, "--out", run)
+    for name in ("checkpoint.pt", "history.json", "config.json", "samples.png", "reconstructions.png",
+                 "training_curves.png"):
+        assert (run / name).stat().st_size > 0, name
+        assert name.endswith(".png") is False or str(run / name) in proc.stdout  # it says where figures are
+    history = json.loads((run / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1]
+    assert history[0]["test_elbo"] < 0 and history[0]["test_kl"] >= 0
+    (run / "samples.png").unlink()
+    vaezoo("sample", run, "--num-samples", 10)
+    assert (run / "samples.png").stat().st_size > 0
+
+
+def test_existing_out_needs_resume_or_overwrite(tmp_path):
+    run = tmp_path / "run"
+    vaezoo("train", *TINY, "--out", run)
+    proc = vaezoo("train", *TINY, "--out", run, check=False)
+    assert proc.returncode == 2 and "--resume" in proc.stderr and "--overwrite" in proc.stderr
+    before = json.loads((run / "history.json").read_text())
+    vaezoo("train", *TINY[:-3], "--epochs", "2", "--no-progress", "--out", run, "--resume")
+    after = json.loads((run / "history.json").read_text())
+    assert after[0] == before[0] and [r["epoch"] for r in after] == [1, 2]
+    (run / "eval.json").write_text("{}")  # derived from the old run: must not survive it
+    (run / "khat_histogram.png").write_bytes(b"old")
+    (run / "notes.txt").write_text("mine")
+    vaezoo("train", *TINY, "--out", run, "--overwrite")
+    assert [r["epoch"] for r in json.loads((run / "history.json").read_text())] == [1]
+    assert not (run / "eval.json").exists() and not (run / "khat_histogram.png").exists()
+    assert (run / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--latent-dim", "0"], "latent_dim"),
+    (["--guide", "plnar"], "choose from"),
+    (["--dataset", "nope"], "choose from"),
+    (["--batch-size", "-1"], "batch_size"),
+    (["--estimator", "renyi", "--estimator-option", "alpha=1"], "use the 'elbo' estimator"),
+    (["--estimator-option", "alpha"], "expected NAME=VALUE, got 'alpha'"),
+])
+def test_bad_arguments_exit_2_with_a_message(tmp_path, bad, message):
+    proc = vaezoo("train", *TINY, *bad, "--out", tmp_path / "run", check=False)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+
+
+def test_estimator_options_reach_the_fit_config(tmp_path):
+    run = tmp_path / "run"
+    vaezoo("train", *TINY, "--estimator", "renyi", "--num-particles", "3", "--estimator-option", "alpha=0.5",
+           "--out", run)
+    fit = json.loads((run / "config.json").read_text())["fit"]
+    assert (fit["estimator"], fit["num_particles"], fit["estimator_options"]) == ("renyi", 3, [["alpha", 0.5]])
+
+
+def test_grayscale_data_with_bernoulli_suggests_binarizing(tmp_path):
+    args = [a for a in TINY if a not in ("--binarize", "static")]
+    proc = vaezoo("train", *args, "--out", tmp_path / "run", check=False)
+    assert proc.returncode == 2 and "binarize" in proc.stderr
+
+
+def test_bench_overhead_smoke(tmp_path):
+    """The overhead suite through ``vaezoo bench`` (tests/benchmarks/test_bench.py runs every suite)."""
+    vaezoo("bench", "overhead", "--profile", "smoke", "--set", 'objectives=[["elbo", 1]]', "--no-progress",
+           "--out", tmp_path)
+    [record] = json.loads((tmp_path / "results.json").read_text())["records"]
+    result = record["result"]
+    assert record["config"]["estimator"] == "elbo" and record["config"]["epochs"] == 2
+    assert set(result["final_test_neg_elbo"]) == {"zoo", "torch"}
+    assert result["time_ratio"] > 0 and len(result["epochs"]["zoo"]) == 2
+    assert len(result["step_time_ratio"]["ratios"]) == 3 and result["paired_epoch_ratio_median"] > 0
+    # same networks, objective, optimizer, data order: after 2 epochs the bounds agree closely
+    assert abs(result["neg_elbo_difference"]) < 5
+    assert "| elbo | 1 |" in (tmp_path / "report.md").read_text()
+
+
+def test_seed_controls_the_whole_run(tmp_path):
+    """In one process, whatever the global RNG state before: --seed alone fixes the numbers
+    (initial weights included)."""
+    import torch
+    from zoo.cli import main
+
+    def final(seed, name, global_seed):
+        torch.manual_seed(global_seed)
+        assert main(["train", *TINY, "--seed", str(seed), "--out", str(tmp_path / name)]) == 0
+        return json.loads((tmp_path / name / "history.json").read_text())[-1]
+
+    strip = lambda r: {k: v for k, v in r.items() if not k.endswith("time_s")}  # noqa: E731
+    a, b, c = final(3, "a", global_seed=1), final(3, "b", global_seed=2), final(4, "c", global_seed=1)
+    assert strip(a) == strip(b)
+    assert a["test_elbo"] != c["test_elbo"]

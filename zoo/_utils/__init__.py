@@ -1,0 +1,1 @@
+"""Private helpers of ``zoo``: registries, argument checks, atomic file IO, torch contexts."""

@@ -1,0 +1,4 @@
+"""Name -> factory registries (defined in ``guides._utils``, the bottom layer)."""
+from guides._utils import Registry
+
+__all__ = ["Registry"]

@@ -1,0 +1,307 @@
+r"""Evaluation of trained models: ELBO and KL, the importance-sampled log-likelihood, and
+``evaluate``, which gathers every number ``vaezoo eval`` writes to ``eval.json``.
+
+    ELBO(x)   = E_q[log p(x, z) - log q(z|x)]            (``elbo_and_kl``, ``num_particles`` draws)
+    KL(x)     = KL(q(z|x) || p(z))                       (closed form where registered)
+    log p(x) ~= log (1/S) sum_s w_s,   w_s = p(x, z_s) / q(z_s|x),   z_s ~ q(z|x)          [1]
+
+The log-likelihood estimate is the IWAE bound L_S [1]: it tends to log p(x) as S grows and,
+by Jensen, lies below it by about Var(w) / (2 S p(x)^2). S = 5000 is the value of [1, sec. 5].
+Its Monte Carlo standard error, by the delta method, is
+
+    se = sd(w) / (sqrt(S) mean(w)) = sqrt((S / ESS - 1) / (S - 1)),   ESS = (sum w)^2 / sum w^2   [2]
+
+which is trustworthy only where the weights have finite variance: PSIS k-hat < 0.5 [3].
+
+References:
+    [1] Burda, Grosse, Salakhutdinov. Importance Weighted Autoencoders. arXiv:1509.00519
+    [2] Kong. A note on importance sampling using standardized weights. 1992
+    [3] Yao, Vehtari, Simpson, Gelman. Yes, but Did It Work?: Evaluating Variational Inference.
+        arXiv:1802.02538
+"""
+import math
+import time
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+import pyro
+from pyro import poutine
+from tqdm.auto import tqdm
+
+from zoo._utils.checks import positive_int
+from zoo.evaluation.gradients import gradient_stats  # noqa: F401  (re-exported: zoo.evaluation.likelihood.gradient_stats)
+from zoo.evaluation.diagnostics import (  # noqa: F401  (re-exported)
+    ACTIVE_THRESHOLD, active_units, average_kl, khat_summary, mutual_information, psis_khat, require_arviz,
+    unit_activity)
+from zoo.estimators.weights import latents, log_density, log_weights, replay_model, sample_sites, vectorize
+from zoo.evaluation.latent import batches
+
+DRAW_BLOCK = 100  # particles per guide call; block k of a batch is drawn under its own seed
+
+
+@torch.no_grad()
+def elbo_and_kl(vae, x: torch.Tensor, batch_size: int = 1000, num_particles: int = 1) -> Dict[str, float]:
+    """Dataset means of the ELBO and of KL(q(z|x) || p(z)), in nats per datapoint.
+
+    The model is put in eval mode for the duration and restored afterwards.
+    """
+    was_training = vae.training
+    vae.eval()
+    try:
+        elbo_sum, kl_sum = 0.0, 0.0
+        for xb in batches(x, batch_size):
+            elbo_sum += log_weights(vae.model, vae.guide, xb, num_particles=num_particles).mean(0).sum().item()
+            kl_sum = _add_kl(vae, xb, kl_sum)
+    finally:
+        vae.train(was_training)
+    n = x.shape[0]
+    return {"elbo": elbo_sum / n} if kl_sum is None else {"elbo": elbo_sum / n, "kl": kl_sum / n}
+
+
+def _add_kl(vae, x, total):
+    """Running KL sum; ``None`` for models whose KL is undefined (e.g. the autoencoder's
+    point mass against a flat prior), which then report no KL at all."""
+    if total is None:
+        return None
+    try:
+        return total + vae.kl(x).sum().item()
+    except NotImplementedError:
+        return None
+
+
+# ---- importance-sampled log-likelihood -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogLikelihood:
+    """Per-datapoint importance-sampling results, each a tensor of shape ``(N,)``.
+
+    Attributes:
+        log_px: log (1/S) sum_s w_s, the estimate of log p(x).
+        stderr: its delta-method Monte Carlo standard error (NaN when S = 1).
+        ess: Kish's effective sample size (sum w)^2 / sum w^2 of the S weights, in [1, S].
+        elbo: (1/S) sum_s log w_s, an S-sample estimate of the ELBO.
+        khat: PSIS k-hat of the S weights (``psis=True``), else ``None``.
+        num_samples: S.
+    """
+
+    log_px: torch.Tensor
+    stderr: torch.Tensor
+    ess: torch.Tensor
+    elbo: torch.Tensor
+    khat: Optional[torch.Tensor]
+    num_samples: int
+
+    def summary(self) -> Dict[str, float]:
+        """Dataset means, in nats per datapoint; ``log_likelihood_stderr`` is the Monte Carlo
+        error of the mean, sqrt(sum_n se_n^2) / N, and ``log_likelihood_sd`` the spread over datapoints."""
+        n = self.log_px.shape[0]
+        log_px = self.log_px.double()  # float32 means over 10^4 points of ~-100 lose digits
+        out = {"log_likelihood": log_px.mean().item(),
+               "log_likelihood_stderr": self.stderr.double().pow(2).sum().sqrt().item() / n,
+               "log_likelihood_sd": log_px.std().item() if n > 1 else 0.0,
+               "elbo": self.elbo.double().mean().item(),
+               "ess_mean": self.ess.mean().item(), "ess_median": self.ess.median().item(),
+               "ess_min": self.ess.min().item()}
+        out["posterior_gap"] = out["log_likelihood"] - out["elbo"]  # ~ E KL(q(z|x) || p(z|x))
+        return {**out, **(khat_summary(self.khat) if self.khat is not None else {})}
+
+
+@torch.no_grad()
+def log_likelihood(model, guide, x: torch.Tensor, num_samples: int = 5000, batch_size: int = 100,
+                   chunk_size: int = 20, seed: int = 0, psis: bool = False, progress: bool = False) -> LogLikelihood:
+    r"""Importance-sampled log p(x) per datapoint, log (1/S) sum_s p(x, z_s) / q(z_s|x), z_s ~ q [1].
+
+    Works for any Pyro model/guide pair whose sample sites sit under one data plate at dim -1
+    (``model(x)``, ``guide(x)``); particles are vectorized at dim -2. Memory stays bounded
+    whatever S: the guide draws ``DRAW_BLOCK`` particles per call and the model scores
+    ``chunk_size`` at a time, folded into running log-sum-exps (with ``psis``, the S
+    log-weights of one batch are kept for the k-hat fits).
+
+    Randomness: block k of ``DRAW_BLOCK`` particles of the batch starting at row i is drawn
+    under a torch seed derived from ``(seed, i, k)``, so the result depends on ``seed`` and
+    ``batch_size`` but not on ``chunk_size``, and the global RNG state is left untouched.
+
+    Args:
+        model, guide: the Pyro pair (in the mode you want evaluated: call ``.eval()`` first).
+        x: data ``(N, ...)``.
+        num_samples: S, importance samples per datapoint (5000 in [1]).
+        batch_size: datapoints per vectorized call.
+        chunk_size: particles per model call.
+        seed: non-negative integer seed.
+        psis: also fit PSIS k-hat per datapoint (needs S >= 25).
+        progress: show a tqdm bar.
+
+    Returns:
+        A :class:`LogLikelihood`.
+    """
+    for name, value in (("num_samples", num_samples), ("batch_size", batch_size), ("chunk_size", chunk_size)):
+        positive_int(name, value)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    parts = []
+    with tqdm(total=x.shape[0], unit="pt", desc=f"log p(x), S={num_samples}", disable=not progress) as bar:
+        for start in range(0, x.shape[0], batch_size):
+            xb = x[start : start + batch_size]
+            parts.append(_batch_estimate(model, guide, xb, num_samples, chunk_size, (seed, start), psis))
+            bar.update(xb.shape[0])
+    log_px, stderr, ess, elbo, khat = (torch.cat(p) if p[0] is not None else None for p in zip(*parts))
+    return LogLikelihood(log_px, stderr, ess, elbo, khat, num_samples)
+
+
+def _batch_estimate(model, guide, x, num_samples, chunk_size, key, psis):
+    """(log_px, stderr, ess, elbo, khat) of one batch, from running sums over chunks of particles."""
+    lse, lse2, total, done = None, None, 0.0, 0
+    # One buffer for the kept log-weights: a list of small chunks, each allocated between the
+    # decoder's large temporaries, fragmented the heap (1.4 GB of RSS for S = 5000).
+    kept = torch.empty(num_samples if psis else 0, x.shape[0], dtype=x.dtype, device=x.device)
+    for values, log_q in _rechunk(_guide_blocks(guide, x, num_samples, key), chunk_size):
+        log_w = _log_weights(model, x, values, log_q)
+        lse = _logaddexp(lse, log_w.logsumexp(0))
+        lse2 = _logaddexp(lse2, (2 * log_w).logsumexp(0))
+        total = total + log_w.sum(0)
+        if psis:
+            kept[done : done + log_w.shape[0]] = log_w
+        done += log_w.shape[0]
+    s = num_samples
+    ess = torch.exp(2 * lse - lse2)
+    stderr = ((s / ess - 1).clamp(min=0) / (s - 1)).sqrt() if s > 1 else torch.full_like(lse, math.nan)
+    khat = psis_khat(kept.T) if psis else None
+    return lse - math.log(s), stderr, ess, total / s, khat
+
+
+def _logaddexp(a: Optional[torch.Tensor], b: torch.Tensor) -> torch.Tensor:
+    return b if a is None else torch.logaddexp(a, b)
+
+
+def _guide_blocks(guide, x, num_samples, key):
+    """Yield ``(latent values, log q)`` for blocks of ``DRAW_BLOCK`` particles, each under its own seed."""
+    devices = [x.device] if x.device.type == "cuda" else []
+    for k, start in enumerate(range(0, num_samples, DRAW_BLOCK)):
+        size = min(DRAW_BLOCK, num_samples - start)
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(_block_seed(*key, k))
+            trace = poutine.trace(vectorize(guide, size)).get_trace(x)
+        _refuse_scaled(trace)
+        block = latents(trace), _particles_by_data(log_density(trace, 1.0), size, x)
+        del trace  # its distributions hold flow steps' caches: not alive while the next block is drawn
+        yield block
+
+
+def _block_seed(seed: int, start: int, block: int) -> int:
+    return int(np.random.SeedSequence((seed, start, block)).generate_state(1, np.uint64)[0])
+
+
+def _rechunk(blocks, size: int):
+    """Re-cut a stream of ``(values, log_q)`` particle blocks (dim 0) into pieces of ``size``."""
+    held, count = [], 0
+    for block in blocks:
+        held.append(block)
+        count += block[1].shape[0]
+        while count >= size:
+            values, log_q = _cat(held)
+            yield {k: v[:size] for k, v in values.items()}, log_q[:size]
+            count -= size
+            held = [({k: v[size:] for k, v in values.items()}, log_q[size:])] if count else []
+    if count:
+        yield _cat(held)
+
+
+def _cat(blocks):
+    if len(blocks) == 1:
+        return blocks[0]
+    values = {k: torch.cat([b[0][k] for b in blocks]) for k in blocks[0][0]}
+    return values, torch.cat([b[1] for b in blocks])
+
+
+def _log_weights(model, x, values, log_q) -> torch.Tensor:
+    """log p(x, z) - log q(z|x) of one chunk, ``(chunk, N)``, the model replayed on the guide's values."""
+    size = log_q.shape[0]
+    trace = replay_model(model, values, (x,), {}, size)
+    _refuse_scaled(trace)
+    return _particles_by_data(log_density(trace, 1.0), size, x) - log_q
+
+
+def _particles_by_data(log_p, size: int, x: torch.Tensor) -> torch.Tensor:
+    log_p = torch.as_tensor(log_p, dtype=x.dtype, device=x.device)
+    if log_p.dim() > 2:
+        raise ValueError(f"log-densities have shape {tuple(log_p.shape)}; expected (particles, N): are all "
+                         "sample sites under one data plate at dim -1?")
+    return log_p.expand(size, x.shape[0])
+
+
+def _refuse_scaled(trace) -> None:
+    for site in sample_sites(trace):
+        scale = site["scale"]
+        if (scale != 1.0).any() if isinstance(scale, torch.Tensor) else scale != 1.0:
+            raise ValueError(f"site {site['name']!r} carries a scale ({scale}); log p(x) needs unscaled "
+                             "log-densities (put a KL-weighted or subsampled model in eval mode)")
+
+
+# ---- everything vaezoo eval reports ----------------------------------------------------------
+
+
+def evaluate(vae, x: torch.Tensor, num_samples: int = 5000, batch_size: int = 100, chunk_size: int = 20,
+             seed: int = 0, progress: bool = True) -> dict:
+    """Log-likelihood (with standard error, ESS, PSIS k-hat), KL, active units and mutual
+    information of a VAE on data ``x``: the content of ``eval.json``.
+
+    Returns:
+        A JSON-ready dict: the :meth:`LogLikelihood.summary` keys, ``kl`` (``None`` where
+        undefined), ``active_units``, ``active_threshold``, ``unit_activity`` (per dimension),
+        ``latent_dim``, ``mutual_information`` (``None`` with ``mutual_information_note`` where q
+        cannot score other datapoints' codes), ``num_datapoints``, ``num_samples``, ``seed``,
+        timings in seconds, and ``per_datapoint`` lists (``log_likelihood``, ``stderr``, ``ess``,
+        ``elbo``, ``khat``; non-finite values as ``None``).
+    """
+    from zoo.models.autoencoder import Autoencoder
+
+    if isinstance(vae, Autoencoder):
+        raise ValueError("the autoencoder has a flat improper prior, so p(x) is not normalized: there is no "
+                         "log-likelihood to estimate; evaluate a VAE")
+    with pyro.validation_enabled(True):
+        vae.check_input(x)
+    was_training = vae.training
+    vae.eval()
+    try:
+        with pyro.validation_enabled(False):  # x is checked once above
+            return _evaluate(vae, x, num_samples, batch_size, chunk_size, seed, progress)
+    finally:
+        vae.train(was_training)
+
+
+def _evaluate(vae, x, num_samples, batch_size, chunk_size, seed, progress) -> dict:
+    require_arviz()  # its import (seconds) stays out of the timing
+    start = time.perf_counter()
+    ll = log_likelihood(vae.model, vae.guide, x, num_samples, batch_size, chunk_size, seed, psis=True,
+                        progress=progress)
+    out = {"num_datapoints": x.shape[0], "num_samples": num_samples, "seed": seed, **ll.summary(),
+           "log_likelihood_time_s": time.perf_counter() - start}
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+        torch.manual_seed(seed)  # flows draw for E_q[z] and a Monte Carlo KL; MI draws one code per point
+        activity = unit_activity(vae.encode, x)
+        out.update(_mutual_information(vae, x), kl=average_kl(vae.kl, x))
+    out.update(latent_dim=vae.latent_dim, active_threshold=ACTIVE_THRESHOLD,
+               active_units=int((activity > ACTIVE_THRESHOLD).sum()), unit_activity=activity.tolist(),
+               diagnostics_time_s=time.perf_counter() - start)
+    out["per_datapoint"] = {name: _json_list(t) for name, t in (
+        ("log_likelihood", ll.log_px), ("stderr", ll.stderr), ("ess", ll.ess), ("elbo", ll.elbo), ("khat", ll.khat))}
+    return {k: _json_value(v) for k, v in out.items()}
+
+
+def _mutual_information(vae, x) -> dict:
+    try:
+        return {"mutual_information": mutual_information(vae.encode, x), "mutual_information_max": math.log(len(x))}
+    except NotImplementedError as e:
+        return {"mutual_information": None, "mutual_information_note": str(e).split(":")[0]}
+
+
+def _json_value(v):
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def _json_list(t: torch.Tensor) -> list:
+    return [round(v, 6) if math.isfinite(v) else None for v in t.double().tolist()]

@@ -1,0 +1,196 @@
+r"""The variational autoencoder as a Pyro model/guide pair.
+
+    model:  z ~ N(0, I),  x | z ~ p_theta(x | z)        (decoder + likelihood)
+    guide:  z | x ~ q_phi(z | x)                         (encoder + guide head, ``guides/``)
+
+Both run under one ``pyro.plate("data")`` so any ``pyro.infer.ELBO`` applies, including
+vectorized particles (the decoder accepts leading batch dimensions).
+
+References:
+    [1] Kingma, Welling. Auto-Encoding Variational Bayes. arXiv:1312.6114
+    [2] Rezende, Mohamed, Wierstra. Stochastic Backpropagation and Approximate Inference
+        in Deep Generative Models. arXiv:1401.4082
+"""
+import contextlib
+import itertools
+from typing import Optional
+
+import torch
+import pyro
+import pyro.distributions as dist
+from pyro.distributions.kl import kl_divergence
+from pyro import poutine
+from pyro.poutine.util import is_validation_enabled
+from torch import nn
+
+from zoo._utils.checks import positive_float, positive_int
+from zoo.distributions import StandardNormal
+from zoo.likelihoods import Likelihood
+
+LATENT = "z"
+OBSERVED = "x"
+DATA_PLATE = "data"
+
+_instances = itertools.count()
+
+
+class VAE(nn.Module):
+    """A VAE assembled from an encoder, a guide head, a decoder and a likelihood.
+
+    Args:
+        encoder: maps ``(N, *data_shape)`` to features ``(N, encoder.out_features)``.
+        guide_head: maps features to a distribution over z with event shape ``(latent_dim,)``.
+        decoder: maps ``(..., latent_dim)`` to likelihood parameters.
+        likelihood: turns decoder outputs into p(x|z).
+        latent_dim: dimension of z.
+        config: the arguments ``zoo.build`` was called with (kept for ``zoo.load``).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        guide_head: nn.Module,
+        decoder: nn.Module,
+        likelihood: Likelihood,
+        latent_dim: int,
+        config: Optional[dict] = None,
+    ):
+        super().__init__()
+        self.encoder = encoder
+        self.guide_head = guide_head
+        self.decoder = decoder
+        self.likelihood = likelihood
+        self.latent_dim = latent_dim
+        self.data_shape = likelihood.data_shape
+        self.config = dict(config or {})
+        # A name of its own in Pyro's global param store, so that two VAEs in one process
+        # never share (or silently reuse stale) parameters there.
+        self.pyro_name = f"vae{next(_instances)}"
+        self._param_names = {}
+        self._kl_weight = 1.0
+        self.register_buffer("_zero", torch.zeros(()), persistent=False)
+
+    def __setstate__(self, state):
+        # A copy (deepcopy, unpickling) is a new set of tensors: it needs its own store name.
+        super().__setstate__(state)
+        self.pyro_name = f"vae{next(_instances)}"
+        self._param_names = {}
+
+    # ---- Pyro model / guide ----------------------------------------------------------
+
+    @property
+    def kl_weight(self) -> float:
+        """beta, the weight of the latent site's log-densities while training (1: the ELBO).
+
+        With beta != 1, ``poutine.scale(beta)`` on z in both model and guide makes Trace_ELBO
+        optimize E_q[log p(x|z)] - beta KL(q || p): a weighted objective, not a bound (beta-VAE
+        [Higgins et al. 2017], KL warm-up [Bowman et al. 2016]). In eval mode the sites are
+        never scaled, so evaluation always reports the true bounds.
+        """
+        return self._kl_weight
+
+    @kl_weight.setter
+    def kl_weight(self, beta: float) -> None:
+        self._kl_weight = positive_float("kl_weight", beta)
+
+    def _latent_scale(self):
+        """``poutine.scale(kl_weight)`` while training with kl_weight != 1; no handler otherwise
+        (``zoo.estimators.log_weights`` refuses scaled sites)."""
+        if self.training and self._kl_weight != 1.0:
+            return poutine.scale(scale=self._kl_weight)
+        return contextlib.nullcontext()
+
+    def model(self, x: torch.Tensor) -> torch.Tensor:
+        # p(x|z) p(z)^beta  (beta = kl_weight, in training mode only)
+        self.check_input(x)
+        self._register("decoder")
+        with pyro.plate(DATA_PLATE, x.shape[0]):
+            with self._latent_scale():
+                z = pyro.sample(LATENT, self.prior())
+            params = self.decoder(z)
+            pyro.sample(OBSERVED, self.likelihood.dist(params), obs=x)
+        return z
+
+    def guide(self, x: torch.Tensor) -> torch.Tensor:
+        # q(z|x)^beta  (beta = kl_weight, in training mode only)
+        self.check_input(x)
+        self._register("encoder", "guide_head")
+        with pyro.plate(DATA_PLATE, x.shape[0]), self._latent_scale():
+            return pyro.sample(LATENT, self.encode(x))
+
+    def _register(self, *children: str) -> None:
+        """``pyro.module`` for the named children, with their parameter names cached.
+
+        Registering every parameter at every step is what lets plain ``SVI`` with any
+        ``pyro.optim`` optimizer train the model; the cache skips walking the module tree.
+        """
+        for child in children:
+            if child not in self._param_names:
+                prefix = f"{self.pyro_name}_{child}$$$"
+                self._param_names[child] = [
+                    (prefix + name, p) for name, p in getattr(self, child).named_parameters() if p.requires_grad
+                ]
+            for name, p in self._param_names[child]:
+                pyro.param(name, p)
+
+    def _apply(self, fn, *args, **kwargs):
+        self._param_names = {}  # .to()/.double() may swap parameter objects
+        return super()._apply(fn, *args, **kwargs)
+
+    # ---- plain-torch utilities ----------------------------------------------------------
+
+    def prior(self) -> dist.TorchDistribution:
+        """p(z) = N(0, I)."""
+        return StandardNormal(self.latent_dim, dtype=self._zero.dtype, device=self._zero.device)
+
+    def encode(self, x: torch.Tensor) -> dist.TorchDistribution:
+        """q(z|x) as a distribution with batch shape ``(N,)`` and event shape ``(latent_dim,)``."""
+        return self.guide_head(self.encoder(x))
+
+    def decode(self, z: torch.Tensor) -> dist.TorchDistribution:
+        """p(x|z) as a distribution."""
+        return self.likelihood.dist(self.decoder(z))
+
+    def generate(self, z: torch.Tensor, mean: bool = True) -> torch.Tensor:
+        """Data for codes ``z``: the likelihood's mean (e.g. Bernoulli probabilities), or a draw."""
+        params = self.decoder(z)
+        return self.likelihood.mean(params) if mean else self.likelihood.dist(params).sample()
+
+    def kl(self, x: torch.Tensor, num_samples: int = 1) -> torch.Tensor:
+        r"""KL(q(z|x) || p(z)) per datapoint: analytic where registered, else a Monte Carlo mean."""
+        q = self.encode(x)
+        try:
+            return kl_divergence(q, self.prior())
+        except NotImplementedError:
+            z = q.rsample((num_samples,))
+            return (q.log_prob(z) - self.prior().log_prob(z)).mean(0)
+
+    @torch.no_grad()
+    def sample(self, n: int, mean: bool = True) -> torch.Tensor:
+        """Data generated from the prior (the seed's "phantasize"): ``(n, *data_shape)``.
+
+        Args:
+            n: number of samples.
+            mean: return the likelihood's mean (e.g. Bernoulli probabilities) rather than a draw.
+        """
+        positive_int("n", n)
+        return self.generate(self.prior().sample((n,)), mean)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, num_samples: int = 1, mean: bool = True) -> torch.Tensor:
+        """``num_samples`` reconstructions of each input, z ~ q(z|x): ``(num_samples, N, *data_shape)``."""
+        positive_int("num_samples", num_samples)
+        self.check_input(x)
+        return self.generate(self.encode(x).sample((num_samples,)), mean)
+
+    def check_input(self, x: torch.Tensor, name: str = "x") -> None:
+        """Type and shape checks always; support checks while Pyro validation is enabled."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() != len(self.data_shape) + 1 or tuple(x.shape[1:]) != self.data_shape:
+            raise ValueError(
+                f"{name} must have shape (N, {', '.join(map(str, self.data_shape))}) to match "
+                f"data_shape={self.data_shape}, got {tuple(x.shape)}"
+            )
+        if is_validation_enabled():
+            self.likelihood.check(x, name)
