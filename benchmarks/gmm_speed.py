@@ -10,7 +10,6 @@ computes its own Cholesky factors), with tol compared alike (the change of the m
 log-likelihood per sample), alternating which goes first, torch and BLAS limited to the
 same number of threads. scikit-learn is needed for the benchmark only.
 """
-import json
 import math
 import os
 import platform
@@ -22,6 +21,7 @@ import torch
 
 from zoo._utils.checks import positive_int
 from zoo.gmm.em import GaussianMixtureEM
+from zoo._utils.io import write_json
 
 FIT_DEFAULTS = dict(n_samples=1000, n_features=2, n_components=3, center_box=10.0)
 BENCH_DEFAULTS = dict(n_samples=200_000, n_features=16, n_components=16, center_box=1.0)
@@ -109,7 +109,7 @@ def fit_and_report(args) -> dict:
                                                out / "components.png", labels=em.predict(x),
                                                title=f"{args.dataset}: {args.n_components} components, "
                                                      f"{args.covariance_type} covariance"))
-    (out / "results.json").write_text(json.dumps(result, indent=2))
+    write_json(out / "results.json", result)
     for path in paths + [out / "results.json"]:
         print(f"wrote {path}")
     return result
@@ -242,7 +242,7 @@ def benchmark_and_report(args) -> dict:
                            args.threads, args.repeats, svi_steps=args.svi_steps, svi_lr=args.svi_lr)
     out = Path(args.out or "bench/gmm")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(result, indent=2))
+    write_json(out / "results.json", result)
     report = format_report(result)
     (out / "report.md").write_text(report)
     print(report + f"wrote {out / 'results.json'} and {out / 'report.md'}")

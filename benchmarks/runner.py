@@ -33,6 +33,7 @@ from typing import Dict, List, Optional
 
 import torch
 from tqdm.auto import tqdm
+from zoo._utils.io import write_text
 
 RESULTS, REPORT = "results.json", "report.md"
 FORMAT = 1
@@ -59,18 +60,6 @@ def jsonable(obj):
     return obj
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class ResultStore:
@@ -103,7 +92,7 @@ class ResultStore:
         self.records[record["key"]] = record
         self.path.parent.mkdir(parents=True, exist_ok=True)
         body = {"format": FORMAT, "records": list(self.records.values())}
-        write_atomic(self.path, json.dumps(jsonable(body), indent=1, allow_nan=False) + "\n")
+        write_text(self.path, json.dumps(jsonable(body), indent=1, allow_nan=False) + "\n")
 
 
 # ---- provenance -------------------------------------------------------------------------------
@@ -218,7 +207,7 @@ def run(suite, profile: str = "smoke", seeds: Optional[int] = None, out=None, de
     records = [store.get(cell_key(suite.NAME, c)) for c in configs]
     settings["command"] = command(suite.NAME, profile, settings["seeds"], out, device, overrides, threads)
     markdown, figures = suite.report(records, settings, out)
-    write_atomic(out / REPORT, markdown)
+    write_text(out / REPORT, markdown)
     return {"records": records, "ran": len(todo), "skipped": len(configs) - len(todo), "report": out / REPORT,
             "figures": figures}
 

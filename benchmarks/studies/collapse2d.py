@@ -28,15 +28,14 @@ Hence the thresholds reported as ``collapsed``: test KL below ``COLLAPSED_KL`` =
 (under a tenth of the 1.10 nats a faithful fit of the rotated data needs), and
 ``NOT_COLLAPSED_KL`` = 0.5 nats (under half of it, to leave room for a short run).
 """
-import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Dict, Tuple
 
 import numpy as np
 import torch
+from zoo._utils.io import write_json
 
 MODES = ("univariate", "multivariate")
 MEAN, SIGMA, SEED = (2.0, 3.0), (3.0, 1.0), 42
@@ -203,9 +202,7 @@ def run(args) -> dict:
               "thresholds_nats": {"collapsed_kl_below": COLLAPSED_KL, "not_collapsed_kl_above": NOT_COLLAPSED_KL},
               "wall_time_s": time.perf_counter() - start, "cases": cases,
               "overview": str(plot_overview(panels, out / "overview.png"))}
-    tmp = out / "results.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, out / "results.json")
+    write_json(out / "results.json", result)
     _print_summary(result, out)
     return result
 

@@ -18,12 +18,11 @@ Images of the ``*-centered`` datasets are mapped back from [-1, 1] to [0, 1] for
 References:
     [1] Burda, Grosse, Salakhutdinov. Importance Weighted Autoencoders. arXiv:1509.00519
 """
-import json
-import os
 import time
 from pathlib import Path
 
 import torch
+from zoo._utils.io import write_json
 
 INTERPOLATION_STEPS = 10
 CLASS_PAIRS = ((1, 8), (3, 5), (0, 6))  # seed 004 interpolates from class 1 to class 8
@@ -114,9 +113,7 @@ def run(args) -> dict:
     centered = args.dataset.endswith("-centered")
     result["figures"] = [str(p) for p in write_figures(vae, test, labels, history, out, centered, args.seed)]
     result["wall_time_s"] = time.perf_counter() - start
-    tmp = out / "results.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, out / "results.json")
+    write_json(out / "results.json", result)
     ll = result.get("test_log_likelihood")
     iwae = f", test log p(x) ~ {ll['log_likelihood']:.2f} (IWAE, S = {ll['num_samples']})" if ll else ""
     print(f"{args.dataset}: test ELBO {result['test_elbo']:.2f} nats, test KL {result['test_kl']:.2f}{iwae} after "

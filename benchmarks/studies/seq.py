@@ -22,8 +22,6 @@ References:
     [2] Bowman et al. Generating Sentences from a Continuous Space. arXiv:1511.06349
 """
 import argparse
-import json
-import os
 import statistics
 import sys
 import time
@@ -31,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from zoo._utils.io import write_json
 
 FACTORS = ("amplitude", "frequency")  # the phase is circular: no linear R^2
 
@@ -100,9 +99,7 @@ def run(args) -> dict:
     inputs = ds.test[torch.linspace(0, ds.test.shape[0] - 1, 8).long()]
     figures = write_figures(out, vae, inputs, history, args.seed, factors=ds.factors["test"], test=ds.test)
     result["figures"] = [str(p) for p in figures]
-    tmp = out / "results.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, out / "results.json")
+    write_json(out / "results.json", result)
     print(summary(result))
     for path in result["figures"] + [str(out / "results.json")]:
         print(f"wrote {path}")

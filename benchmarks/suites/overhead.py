@@ -45,11 +45,10 @@ def step_ratios(vae, ref, x: torch.Tensor, args, rounds: int = 30, steps: int = 
     """
     import pyro
     import zoo
-    from pyro.infer import SVI
-    from zoo.training.optim import module_optim
+    from zoo import training
 
     estimator = zoo.estimators.get(args.estimator, num_particles=args.num_particles)
-    svi = SVI(vae.model, vae.guide, module_optim("adam", vae, lr=args.lr), estimator)
+    optimizer = training.make_optimizer("adam", training.trainable_parameters(vae, estimator), lr=args.lr)
     opt = torch.optim.Adam(ref.parameters(), lr=args.lr)
     noise, flat = torch.Generator().manual_seed(args.seed), x.reshape(x.shape[0], -1)
     loss_fn = ref.objective(args.estimator, args.num_particles)
@@ -60,8 +59,8 @@ def step_ratios(vae, ref, x: torch.Tensor, args, rounds: int = 30, steps: int = 
     batches = [slice(i * args.batch_size, (i + 1) * args.batch_size) for i in range(steps)]
 
     def zoo_block():
-        for b in batches:
-            svi.step(x[b])
+        for b in batches:  # zoo.fit's step: a torch optimizer on differentiable_loss
+            training.step(vae, estimator, optimizer, x[b]).item()
 
     def ref_block():
         for b in batches:

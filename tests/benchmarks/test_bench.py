@@ -18,6 +18,7 @@ import pytest
 
 from benchmarks import bench, report, runner
 from zoo import cli
+from zoo._utils import io
 
 REPO = Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -227,14 +228,14 @@ def test_more_seeds_run_only_the_new_cells(tmp_path):
 
 def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch):
     path = tmp_path / "results.json"
-    runner.write_atomic(path, "old")
+    io.write_text(path, "old")
 
     def fail(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(runner.os, "replace", fail)
+    monkeypatch.setattr(io.os, "replace", fail)
     with pytest.raises(OSError):
-        runner.write_atomic(path, "new")
+        io.write_text(path, "new")
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["results.json"]
 
 

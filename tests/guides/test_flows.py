@@ -17,7 +17,6 @@ import zoo
 from guides import build_guide, list_guides
 from guides.flows import IAFGuide, PlanarFlowGuide, RadialFlowGuide, SylvesterFlowGuide
 from zoo.estimators import log_weights
-from zoo.training.optim import module_optim
 
 KINDS = ["planar", "radial", "iaf", "sylvester"]
 F64 = torch.float64
@@ -306,7 +305,7 @@ def test_every_flow_guide_trains(kind, mnist_bin, one_thread):
     torch.manual_seed(0)
     vae = zoo.build("vae", data_shape=(1, 28, 28), latent_dim=4, hidden=(32,), guide=kind)
     loss = zoo.estimators.get("elbo", num_particles=2)
-    svi = pyro.infer.SVI(vae.model, vae.guide, module_optim("adam", vae, lr=3e-3), loss)
+    svi = pyro.infer.SVI(vae.model, vae.guide, pyro.optim.Adam({"lr": 3e-3}), loss)
     gen = torch.Generator().manual_seed(0)
     losses = []
     for _ in range(20):

@@ -13,6 +13,7 @@ from pyro.optim import Adam
 from torch.distributions import Normal, kl_divergence
 
 import zoo
+from zoo._utils.options import freeze_options
 from zoo.likelihoods import (
     LIKELIHOODS,
     BernoulliLikelihood,
@@ -20,7 +21,6 @@ from zoo.likelihoods import (
     LearnedGaussianLikelihood,
     build_likelihood,
     check_finite,
-    freeze_options,
     likelihood_options,
     normal_kl,
     normal_nll,

@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 from typing import List, Optional
+from zoo._utils.io import write_json
 
 # Packages above zoo (benchmarks) add subcommands through this entry-point group: each entry is
 # a function add_parser(subparsers), so that zoo never imports them.
@@ -156,7 +157,7 @@ def cmd_train(args) -> int:
         options["likelihood_options"] = {"scale": args.likelihood_scale}
     vae = zoo.build(args.model, data_shape=tuple(train.shape[1:]), latent_dim=args.latent_dim,
                     likelihood=args.likelihood, **_architecture(args), **options)
-    (out / "data.json").write_text(json.dumps(spec, indent=2))
+    write_json(out / "data.json", spec)
     history = zoo.fit(vae, train, test=test, epochs=args.epochs, out_dir=out, resume=args.resume,
                       progress=not args.no_progress, estimator=args.estimator, num_particles=args.num_particles,
                       estimator_options=dict(args.estimator_option),

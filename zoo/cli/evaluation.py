@@ -6,13 +6,13 @@ S particles as one batch of copies of it, plain torch) on the first ``--pointwis
 """
 import json
 import math
-import os
 import resource
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from zoo._utils.io import write_json
 
 EVAL_FILE = "eval.json"
 # Seed 004 interpolates between the class means of 1 and 8.
@@ -95,9 +95,7 @@ def cmd_eval(args) -> int:
         result["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated(x.device) / 2**20
     if args.pointwise:
         result["pointwise_baseline"] = _pointwise(vae, x[: args.pointwise], result, args)
-    tmp = run / (EVAL_FILE + ".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, run / EVAL_FILE)
+    write_json(run / EVAL_FILE, result, indent=1)
     _print_eval(result)
     print(f"wrote {run / EVAL_FILE}")
     return 0

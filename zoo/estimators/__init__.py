@@ -21,6 +21,7 @@ miwae       mean of M bounds L_K (M K particles)          reparameterized (or st
 ciwae       beta ELBO + (1 - beta) L_K                    reparameterized (or stl)
 =========== ============================================= ==================================
 """
+import inspect
 from typing import List
 
 from pyro.infer import ELBO, Trace_ELBO, TraceMeanField_ELBO
@@ -66,9 +67,10 @@ def elbo_stl(num_particles: int = 1) -> ELBO:
 
 
 @ESTIMATORS.register("score")
-def score(num_particles: int = 1, **options) -> ELBO:
-    """The ELBO with score-function (REINFORCE) guide gradients and a baseline."""
-    return ScoreFunctionELBO(num_particles, **options)
+def score(num_particles: int = 1, data_shape=None, **options) -> ELBO:
+    """The ELBO with score-function (REINFORCE) guide gradients and a baseline; ``data_shape``
+    sizes the default network of ``baseline="learned"``."""
+    return ScoreFunctionELBO(num_particles, data_shape=data_shape, **options)
 
 
 @ESTIMATORS.register("iwae")
@@ -107,8 +109,14 @@ def ciwae(num_particles: int = 1, beta: float = 0.5, gradient: str = "reparam") 
     return CIWAE(beta, num_particles, gradient=gradient)
 
 
-def get(name: str, **options) -> ELBO:
-    """An estimator by name, e.g. ``get("elbo", num_particles=5)``."""
+def get(name: str, data_shape=None, **options) -> ELBO:
+    """An estimator by name, e.g. ``get("elbo", num_particles=5)``.
+
+    ``data_shape`` (the shape of one datum) is passed on only to estimators that build a network
+    on the data (``score`` with ``baseline="learned"``); the others ignore it.
+    """
+    if data_shape is not None and "data_shape" in inspect.signature(ESTIMATORS.get(name)).parameters:
+        options["data_shape"] = data_shape
     return ESTIMATORS.create(name, **options)
 
 

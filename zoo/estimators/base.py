@@ -31,6 +31,7 @@ from typing import Dict
 
 import torch
 from pyro.infer import ELBO
+from torch import nn
 
 from zoo._utils.checks import positive_int
 from zoo.estimators import weights
@@ -39,8 +40,11 @@ from zoo.estimators.bounds import normalized_weights
 MAX_PLATE_NESTING = 1
 
 
-class LogWeightELBO(ELBO):
+class LogWeightELBO(ELBO, nn.Module):
     """An objective L(log w) per datapoint, summed over the batch and scaled by the data scale.
+
+    It is also an ``nn.Module``, so that an estimator with state (a running baseline, a
+    baseline network) keeps it in its ``state_dict``, which ``zoo.fit`` checkpoints.
 
     Args:
         num_particles: K, the particles per datapoint (vectorized).
@@ -51,6 +55,7 @@ class LogWeightELBO(ELBO):
     gradients = ("reparam", "stl")
 
     def __init__(self, num_particles: int = 1, gradient: str = "reparam"):
+        nn.Module.__init__(self)
         positive_int("num_particles", num_particles)
         if gradient not in self.gradients:
             raise ValueError(f"unknown gradient {gradient!r} for {self.name}; choose from {', '.join(self.gradients)}")

@@ -11,8 +11,11 @@ that does not depend on z reduces it without bias [1, 2]. Baselines (``baseline=
                    uses its own batch mean, a bias on that one step only) [2];
 ``leave-one-out``  for K >= 2, b_k = the mean of f over the other K - 1 particles of the same
                    datapoint: unbiased and per datapoint (the VIMCO idea [3] for the ELBO);
-``learned``        b(x) from ``baseline_net`` (an ``nn.Module`` mapping the model's first
-                   argument to (N,)), trained in the same step on (f - b(x))^2 [2];
+``learned``        b(x) = c + n(x): the decaying average c centres the signal and the network
+                   n (``baseline_net``, an ``nn.Module`` mapping the model's first argument to
+                   (N,); by default an MLP on the flattened datum with one tanh hidden layer of
+                   ``baseline_hidden`` units, which needs ``data_shape``) learns the
+                   input-dependent rest, trained in the same step on (f - c - n(x))^2 [2, sec. 3.3];
 ``none``           b = 0.
 
 References:
@@ -21,19 +24,18 @@ References:
     [2] Mnih, Gregor. Neural Variational Inference and Learning in Belief Networks. arXiv:1402.0030
     [3] Mnih, Rezende. Variational Inference for Monte Carlo Objectives. arXiv:1602.06725
 """
-import itertools
-from typing import Optional
+import math
+from typing import Optional, Sequence
 
 import torch
-import pyro
 from torch import nn
 
-from zoo._utils.checks import positive_float
+from zoo._utils.checks import positive_float, positive_int
+from zoo._utils.params import expose
 from zoo.estimators import weights
 from zoo.estimators.elbo import MonteCarloELBO
 
 BASELINES = ("average", "leave-one-out", "learned", "none")
-_instances = itertools.count()
 
 
 class ScoreFunctionELBO(MonteCarloELBO):
@@ -43,26 +45,36 @@ class ScoreFunctionELBO(MonteCarloELBO):
         num_particles: K draws per datapoint.
         baseline: one of ``BASELINES`` (default: ``leave-one-out`` if K >= 2, else ``average``).
         decay: the decaying average's factor, in (0, 1).
-        baseline_net: the network of the ``learned`` baseline.
+        baseline_net: the network of the ``learned`` baseline (default: an MLP, see above).
+        baseline_hidden: hidden units of the default baseline network.
+        data_shape: the shape of one datum, for the default baseline network.
+
+    The running average and its step count are buffers and the baseline network a submodule,
+    so ``state_dict`` holds all of the estimator's state (``zoo.fit`` checkpoints it).
     """
 
     name = "score"
     gradients = ("score",)
 
     def __init__(self, num_particles: int = 1, baseline: Optional[str] = None, decay: float = 0.9,
-                 baseline_net: Optional[nn.Module] = None):
+                 baseline_net: Optional[nn.Module] = None, baseline_hidden: int = 100,
+                 data_shape: Optional[Sequence[int]] = None):
         super().__init__(num_particles=num_particles, gradient="score")
         self.baseline = baseline or ("leave-one-out" if num_particles >= 2 else "average")
         if self.baseline not in BASELINES:
             raise ValueError(f"unknown baseline {self.baseline!r}; choose from {', '.join(BASELINES)}")
         if self.baseline == "leave-one-out" and num_particles < 2:
             raise ValueError(f"baseline='leave-one-out' needs num_particles >= 2, got {num_particles}")
-        if (self.baseline == "learned") != (baseline_net is not None):
-            raise ValueError("baseline='learned' needs a baseline_net, and a baseline_net needs baseline='learned'")
+        if baseline_net is not None and self.baseline != "learned":
+            raise ValueError(f"a baseline_net needs baseline='learned', got baseline={self.baseline!r}")
         if not 0 < positive_float("decay", decay) < 1:
             raise ValueError(f"decay must lie in (0, 1), got {decay!r}")
-        self.decay, self.baseline_net, self.average = decay, baseline_net, None
-        self.baseline_name = f"score_baseline{next(_instances)}"
+        if self.baseline == "learned" and baseline_net is None:
+            baseline_net = default_baseline_net(data_shape, positive_int("baseline_hidden", baseline_hidden))
+        self.decay, self.baseline_net = decay, baseline_net
+        # The decaying average b and the number of steps that updated it (b is unset at 0).
+        self.register_buffer("average", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
 
     def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
         sampled = weights.run(model, guide, args, kwargs, self.num_particles)
@@ -83,10 +95,27 @@ class ScoreFunctionELBO(MonteCarloELBO):
         if self.baseline == "leave-one-out":
             k = f.shape[-1]
             return (f.sum(-1, keepdim=True) - f) / (k - 1), zero
+        c = self._running_average(f)
         if self.baseline == "average":
-            b = f.mean() if self.average is None else self.average
-            self.average = self.decay * b + (1 - self.decay) * f.mean()
-            return b, zero
-        pyro.module(self.baseline_name, self.baseline_net)  # so that SVI optimizes it too
-        b = self.baseline_net(args[0]).reshape(-1, 1)
+            return c, zero
+        expose("score_baseline", self.baseline_net)  # so that plain SVI optimizes it too
+        b = c + self.baseline_net(args[0]).reshape(-1, 1)
         return b.detach(), (f.mean(-1, keepdim=True) - b).pow(2).sum()
+
+    def _running_average(self, f: torch.Tensor) -> torch.Tensor:
+        """The decaying average of the batch means of f before this step (this batch's mean at
+        the first step), then updated with this batch."""
+        # torch.where, not a Python branch on the count: no device sync per step
+        mean = f.mean().to(self.average.dtype)
+        c = torch.where(self.num_updates > 0, self.average, mean)
+        self.average.copy_(self.decay * c + (1 - self.decay) * mean)
+        self.num_updates += 1
+        return c.to(f.dtype)
+
+
+def default_baseline_net(data_shape: Optional[Sequence[int]], hidden: int) -> nn.Module:
+    """b(x): flatten, ``hidden`` tanh units, one output [2]."""
+    if data_shape is None:
+        raise ValueError("baseline='learned' needs a baseline_net, or data_shape (the shape of one datum) for the "
+                         "default network; zoo.fit passes the model's")
+    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(data_shape), hidden), nn.Tanh(), nn.Linear(hidden, 1))

@@ -16,7 +16,6 @@ References:
     [2] Dempster, Laird, Rubin. Maximum likelihood from incomplete data via the EM
         algorithm. JRSS B 1977
 """
-import itertools
 import time
 from typing import Optional
 
@@ -24,15 +23,14 @@ import pyro
 import pyro.distributions as dist
 import torch
 from pyro.infer import SVI, TraceEnum_ELBO
-from pyro.params.param_store import module_from_param_with_module_name
 from torch import nn
 
+from zoo._utils.params import expose
 from zoo._utils.checks import positive_float, positive_int
 from zoo.gmm.em import GaussianMixtureEM
 
 DATA_PLATE, ASSIGNMENT, OBSERVED = "data", "z", "x"
 SVI_COVARIANCE_TYPES = ("full", "diag")
-_instances = itertools.count()
 
 
 def _inverse_softplus(y: torch.Tensor) -> torch.Tensor:
@@ -69,7 +67,6 @@ class GaussianMixtureSVI(nn.Module):
         self.em_init = GaussianMixtureEM(n_components, covariance_type, reg_covar=reg_covar, max_iter=0, init=init,
                                          random_state=random_state, device=device, dtype=dtype)
         self.n_components, self.random_state = n_components, random_state
-        self.pyro_name = f"gmm_svi{next(_instances)}"  # its own names in the param store
 
     def _set_parameters(self, weights: torch.Tensor, means: torch.Tensor, scale_tril: torch.Tensor) -> None:
         self.logits = nn.Parameter(weights.log())
@@ -91,7 +88,7 @@ class GaussianMixtureSVI(nn.Module):
 
     # p(x, z) = pi_z N(x | mu_z, Sigma_z), z enumerated
     def model(self, x: torch.Tensor, batch_size: Optional[int] = None) -> None:
-        pyro.module(self.pyro_name, self)
+        expose("gmm", self)
         weights, locs = self.weights(), self.locs
         if self.covariance_type == "diag":
             scale = nn.functional.softplus(self.scale_raw)
@@ -106,7 +103,7 @@ class GaussianMixtureSVI(nn.Module):
 
     # q is empty: z, the only latent, is summed out exactly
     def guide(self, x: torch.Tensor, batch_size: Optional[int] = None) -> None:
-        pyro.module(self.pyro_name, self)
+        pass
 
     def fit(self, x) -> "GaussianMixtureSVI":
         """Initialize as EM would, then ``num_steps`` SVI steps.
@@ -120,9 +117,6 @@ class GaussianMixtureSVI(nn.Module):
         scale_tril = torch.linalg.cholesky(init.covariances_) if self.covariance_type == "full" \
             else torch.diag_embed(init.covariances_.sqrt())
         self._set_parameters(init.weights_, init.means_, scale_tril)
-        store = pyro.get_param_store()
-        for name in [n for n in store.keys() if module_from_param_with_module_name(n) == self.pyro_name]:
-            del store[name]  # a refit starts from the new initialization, not the stored values
         svi = SVI(self.model, self.guide, pyro.optim.Adam({"lr": self.lr}), TraceEnum_ELBO(max_plate_nesting=1))
         self.lower_bounds_, self.step_times_ = [], []
         with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):

@@ -52,7 +52,8 @@ from torch import nn
 
 from guides.registry import parse_guide
 from zoo._utils.checks import positive_float, positive_int
-from zoo.likelihoods import Likelihood, build_likelihood, freeze_options
+from zoo._utils.options import freeze_options
+from zoo.likelihoods import Likelihood, build_likelihood
 from zoo.nets.mlp import check_sizes
 from zoo.nets.conv import DECODER_OUTPUTS, check_image_shape
 from zoo.models.vae import VAE

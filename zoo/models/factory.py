@@ -9,7 +9,8 @@ from guides.registry import build_guide, parse_guide
 from zoo.models.autoencoder import POINT_MASS, Autoencoder
 from zoo.models.conv_vae import ConvVAE, ConvVAEConfig
 from zoo._utils.checks import positive_int
-from zoo.likelihoods import build_likelihood, freeze_options
+from zoo._utils.options import freeze_options
+from zoo.likelihoods import build_likelihood
 from zoo.nets.mlp import ACTIVATIONS, MLPDecoder, MLPEncoder, check_sizes
 from zoo.nets.conv import ConvDecoder, ConvEncoder
 from zoo._utils.registry import Registry

@@ -13,18 +13,17 @@ This is the probabilistic PCA model of [1].
 References:
     [1] Tipping, Bishop. Probabilistic Principal Component Analysis. JRSS B 1999
 """
-import itertools
 
 import torch
 import pyro
 import pyro.distributions as dist
 from torch import nn
 
+from zoo._utils.params import expose_param
 from zoo._utils.checks import positive_float, positive_int
 from zoo.distributions import StandardNormal
 from zoo.models.vae import DATA_PLATE, LATENT, OBSERVED
 
-_instances = itertools.count()
 
 
 class LinearGaussian(nn.Module):
@@ -48,7 +47,6 @@ class LinearGaussian(nn.Module):
         self.A = nn.Parameter(0.1 * torch.randn(latent_dim, data_dim, generator=g))
         self.c = nn.Parameter(torch.zeros(latent_dim))
         self.L_raw = nn.Parameter(torch.zeros(latent_dim, latent_dim))
-        self.pyro_name = f"linear_gaussian{next(_instances)}"  # its own names in the param store
 
     # p(x|z) p(z)
     def model(self, x: torch.Tensor) -> None:
@@ -67,7 +65,7 @@ class LinearGaussian(nn.Module):
         """Model and guide each register only their own parameters, so that Pyro (and
         ``zoo.evaluation.gradients``) can tell model gradients from guide gradients."""
         for name in names:
-            pyro.param(f"{self.pyro_name}${name}", getattr(self, name))
+            expose_param(name, getattr(self, name))
 
     def scale_tril(self) -> torch.Tensor:
         return self.L_raw.tril(-1) + torch.diag_embed(nn.functional.softplus(self.L_raw.diagonal()))

@@ -35,7 +35,8 @@ import pyro.distributions as dist
 
 from guides.registry import build_guide, parse_guide
 from zoo._utils.checks import positive_int
-from zoo.likelihoods import Likelihood, build_likelihood, freeze_options
+from zoo._utils.options import freeze_options
+from zoo.likelihoods import Likelihood, build_likelihood
 from zoo.nets.mlp import check_sizes
 from zoo.nets.seq import GRUEncoder, GRUFrameDecoder
 from zoo.models.vae import DATA_PLATE, LATENT, OBSERVED, VAE

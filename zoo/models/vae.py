@@ -12,7 +12,6 @@ References:
         in Deep Generative Models. arXiv:1401.4082
 """
 import contextlib
-import itertools
 from typing import Optional
 
 import torch
@@ -24,14 +23,13 @@ from pyro.poutine.util import is_validation_enabled
 from torch import nn
 
 from zoo._utils.checks import positive_float, positive_int
+from zoo._utils.params import expose
 from zoo.distributions import StandardNormal
 from zoo.likelihoods import Likelihood
 
 LATENT = "z"
 OBSERVED = "x"
 DATA_PLATE = "data"
-
-_instances = itertools.count()
 
 
 class VAE(nn.Module):
@@ -63,18 +61,8 @@ class VAE(nn.Module):
         self.latent_dim = latent_dim
         self.data_shape = likelihood.data_shape
         self.config = dict(config or {})
-        # A name of its own in Pyro's global param store, so that two VAEs in one process
-        # never share (or silently reuse stale) parameters there.
-        self.pyro_name = f"vae{next(_instances)}"
-        self._param_names = {}
         self._kl_weight = 1.0
         self.register_buffer("_zero", torch.zeros(()), persistent=False)
-
-    def __setstate__(self, state):
-        # A copy (deepcopy, unpickling) is a new set of tensors: it needs its own store name.
-        super().__setstate__(state)
-        self.pyro_name = f"vae{next(_instances)}"
-        self._param_names = {}
 
     # ---- Pyro model / guide ----------------------------------------------------------
 
@@ -119,23 +107,10 @@ class VAE(nn.Module):
             return pyro.sample(LATENT, self.encode(x))
 
     def _register(self, *children: str) -> None:
-        """``pyro.module`` for the named children, with their parameter names cached.
-
-        Registering every parameter at every step is what lets plain ``SVI`` with any
-        ``pyro.optim`` optimizer train the model; the cache skips walking the module tree.
-        """
+        """``param`` sites for the named children's parameters, for plain ``SVI`` with a
+        ``pyro.optim`` optimizer; nothing under ``zoo.fit`` (``zoo._utils.params``)."""
         for child in children:
-            if child not in self._param_names:
-                prefix = f"{self.pyro_name}_{child}$$$"
-                self._param_names[child] = [
-                    (prefix + name, p) for name, p in getattr(self, child).named_parameters() if p.requires_grad
-                ]
-            for name, p in self._param_names[child]:
-                pyro.param(name, p)
-
-    def _apply(self, fn, *args, **kwargs):
-        self._param_names = {}  # .to()/.double() may swap parameter objects
-        return super()._apply(fn, *args, **kwargs)
+            expose(child, getattr(self, child))
 
     # ---- plain-torch utilities ----------------------------------------------------------
 
@@ -167,7 +142,7 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, mean: bool = True) -> torch.Tensor:
-        """Data generated from the prior (the seed's "phantasize"): ``(n, *data_shape)``.
+        """Data generated from the prior, x = E[x | z] (or a draw) with z ~ p(z): ``(n, *data_shape)``.
 
         Args:
             n: number of samples.

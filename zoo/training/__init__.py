@@ -1,4 +1,8 @@
-"""Training: ``fit`` (minibatches, history, checkpoints, exact resume), ``load``, optimizers."""
-from zoo.training.fit import CHECKPOINT, HISTORY, FitConfig, epoch_generator, fit, load
+"""Training: ``fit`` (a torch optimizer on ``differentiable_loss``, history, checkpoints, exact
+resume), ``load``, optimizers by name."""
+from zoo.training.checkpoint import CHECKPOINT, CONFIG, HISTORY, load
+from zoo.training.fit import FitConfig, epoch_generator, fit, step, train_epoch, trainable_parameters
+from zoo.training.optim import OPTIMIZERS, make_optimizer
 
-__all__ = ["CHECKPOINT", "HISTORY", "FitConfig", "epoch_generator", "fit", "load"]
+__all__ = ["CHECKPOINT", "CONFIG", "HISTORY", "OPTIMIZERS", "FitConfig", "epoch_generator", "fit", "load",
+           "make_optimizer", "step", "train_epoch", "trainable_parameters"]

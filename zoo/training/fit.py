@@ -1,34 +1,38 @@
-r"""Training with ``pyro.infer.SVI``: minibatches, per-epoch history, atomic checkpoints, resume.
+r"""Training: a torch optimizer on the estimator's ``differentiable_loss``, minibatches, per-epoch
+history, atomic checkpoints, exact resume.
 
-The run directory holds ``checkpoint.pt`` (model, optimizer, RNG states, epoch, history),
-``history.json`` and ``config.json``. A run resumed from its checkpoint reaches the same
-parameters as an uninterrupted run with the same seed: batch order and dynamic binarization
-are drawn from generators seeded by ``(seed, epoch)``, and the global RNG state that the
-estimators sample from is saved at every epoch end.
+One step is the hand-written PyTorch loop, on Pyro's module route (``pyro.infer.ELBOModule``):
+
+    loss = estimator.differentiable_loss(vae.model, vae.guide, x_batch)
+    optimizer.zero_grad(); loss.backward(); optimizer.step()
+
+under ``pyro.settings.context(module_local_params=True)``, so training never touches Pyro's
+global param store: the optimizer holds the model's parameters (and those of an estimator
+with a network, e.g. the score function's learned baseline) directly.
+
+Every random draw of epoch e is a function of ``(seed, e)``: the batch order and dynamic
+binarization come from a generator seeded by them, and the estimator's particles from torch's
+global RNG seeded by them for the epoch (the state from before is restored after it). So a
+run resumed from its checkpoint (model, estimator and optimizer state) reaches the same
+parameters as an uninterrupted one, and runs interleaved in one process do not disturb each other.
 """
-import json
-import os
-import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Tuple
 
-import numpy as np
-import torch
 import pyro
-from pyro.infer import SVI
+import torch
 from tqdm.auto import tqdm
 
 from zoo import estimators
 from zoo._utils.checks import positive_float, positive_int
-from zoo.data.core import binarize as binarize_data
+from zoo._utils.contexts import seeded
+from zoo._utils.options import freeze_options
+from zoo.data import binarize as binarize_data
 from zoo.evaluation.likelihood import elbo_and_kl
-from zoo.likelihoods import freeze_options
-from zoo.training.optim import OPTIMIZERS, module_optim
-
-CHECKPOINT = "checkpoint.pt"
-HISTORY = "history.json"
+from zoo.training import checkpoint
+from zoo.training.optim import OPTIMIZERS, make_optimizer
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ class FitConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "estimator_options", freeze_options(self.estimator_options, "estimator_options"))
-        self.make_estimator()  # validates the name and the options
+        self.make_estimator(data_shape=(1,))  # validates the name and the options (any data shape will do)
         positive_int("batch_size", self.batch_size)
         positive_float("lr", self.lr)
         if self.optimizer not in OPTIMIZERS:
@@ -59,10 +63,12 @@ class FitConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise TypeError(f"seed must be an int, got {type(self.seed).__name__}")
 
-    def make_estimator(self):
+    def make_estimator(self, data_shape: Optional[Tuple[int, ...]] = None):
         """The estimator by name, e.g. ``iwae-dreg`` with ``num_particles``, or ``renyi`` with
-        ``estimator_options={"alpha": 0.5}``."""
-        return estimators.get(self.estimator, num_particles=self.num_particles, **dict(self.estimator_options))
+        ``estimator_options={"alpha": 0.5}``; ``data_shape`` goes to estimators that build a
+        network on the data (the score function's learned baseline)."""
+        return estimators.get(self.estimator, num_particles=self.num_particles, data_shape=data_shape,
+                              **dict(self.estimator_options))
 
 
 def fit(
@@ -78,7 +84,7 @@ def fit(
     before_epoch: Optional[Callable[[int], Optional[dict]]] = None,
     **config,
 ) -> List[dict]:
-    """Train ``vae`` with ``pyro.infer.SVI`` and return the per-epoch history.
+    """Train ``vae`` and return the per-epoch history.
 
     Args:
         vae: a model with ``model(x)``/``guide(x)`` (e.g. from ``zoo.build``).
@@ -107,54 +113,80 @@ def fit(
     if test is not None:
         _check_data(vae, test, "test", cfg.binarize)
     out = Path(out_dir) if out_dir is not None else None
-    optim = module_optim(cfg.optimizer, vae, lr=cfg.lr)
-    svi = SVI(vae.model, vae.guide, optim, cfg.make_estimator())
-    history = _restore(vae, optim, cfg, out) if resume else []
-    if not history:
-        pyro.set_rng_seed(cfg.seed)
+    estimator = cfg.make_estimator(tuple(vae.data_shape))
+    optimizer = make_optimizer(cfg.optimizer, trainable_parameters(vae, estimator), lr=cfg.lr)
+    history = checkpoint.restore(out, vae, estimator, optimizer, cfg) if resume else []
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        _write_json(out / "config.json", {"model": vae.config, "fit": asdict(cfg)})
+        checkpoint.write_config(out, vae, cfg)
     # Data are checked once above; per-step support checks would only repeat that work.
-    with pyro.validation_enabled(False):
+    with pyro.validation_enabled(False), pyro.settings.context(module_local_params=True):
         for epoch in range(len(history) + 1, epochs + 1):
             extra = before_epoch(epoch) if before_epoch is not None else None
-            record = _run_epoch(svi, vae, train, test, epoch, cfg, progress, eval_batch_size)
+            record = _run_epoch(vae, estimator, optimizer, train, test, epoch, cfg, progress, eval_batch_size)
             record.update(extra or {})
             history.append(record)
             if out is not None:
-                _save(out, vae, optim, cfg, history)
+                checkpoint.save(out, vae, estimator, optimizer, cfg, history)
     return history
 
 
-def _run_epoch(svi, vae, train, test, epoch, cfg, progress, eval_batch_size) -> dict:
+def trainable_parameters(vae, estimator) -> List[torch.Tensor]:
+    """The model's parameters, then those of an estimator with a network (no duplicates)."""
+    params = list(vae.parameters())
+    if isinstance(estimator, torch.nn.Module):
+        seen = {id(p) for p in params}
+        params += [p for p in estimator.parameters() if id(p) not in seen]
+    return params
+
+
+def _run_epoch(vae, estimator, optimizer, train, test, epoch, cfg, progress, eval_batch_size) -> dict:
     gen = epoch_generator(cfg.seed, epoch)
     data = binarize_data(train, "dynamic", gen) if cfg.binarize == "dynamic" else train
-    order = torch.randperm(data.shape[0], generator=gen)
-    n_batches = -(-data.shape[0] // cfg.batch_size)
-    vae.train()
-    start, total = time.perf_counter(), 0.0
-    bar = tqdm(range(n_batches), desc=f"epoch {epoch}", disable=not progress, leave=False)
-    for b in bar:
-        total += svi.step(data[order[b * cfg.batch_size : (b + 1) * cfg.batch_size]])
-        if b % 20 == 0:
-            bar.set_postfix(loss=f"{total / min((b + 1) * cfg.batch_size, data.shape[0]):.2f}")
-    train_time = time.perf_counter() - start
-    record = {"epoch": epoch, "loss": total / data.shape[0], "train_time_s": train_time}
+    start = time.perf_counter()
+    with seeded(_epoch_seed(cfg.seed, epoch) + 2, data.device):
+        total = train_epoch(vae, estimator, optimizer, data, cfg.batch_size, gen, f"epoch {epoch}", progress)
+    record = {"epoch": epoch, "loss": total / data.shape[0], "train_time_s": time.perf_counter() - start}
     start = time.perf_counter()
     # Evaluation draws from its own seeded RNG so it neither perturbs nor depends on training noise.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_epoch_seed(cfg.seed, epoch) + 1)
+    with seeded(_epoch_seed(cfg.seed, epoch) + 1, data.device):
         for split, x in (("train", data), ("test", test)):
             if x is not None:
                 x = binarize_data(x, "dynamic", gen) if cfg.binarize == "dynamic" and split == "test" else x
                 for k, v in elbo_and_kl(vae, x, eval_batch_size).items():
                     record[f"{split}_{k}"] = v
     record["eval_time_s"] = time.perf_counter() - start
-    summary = ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k != "epoch")
     if progress:
-        tqdm.write(f"epoch {epoch}: {summary}")
+        tqdm.write(f"epoch {epoch}: " + ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k != "epoch"))
     return record
+
+
+def train_epoch(vae, estimator, optimizer, data, batch_size: int, gen: torch.Generator, desc: str = "",
+                progress: bool = False) -> float:
+    """One pass over ``data`` in the order ``randperm(N, generator=gen)``; the summed loss."""
+    order = torch.randperm(data.shape[0], generator=gen)
+    n_batches = -(-data.shape[0] // batch_size)
+    vae.train()
+    if isinstance(estimator, torch.nn.Module):
+        estimator.train()
+    total = torch.zeros((), dtype=torch.float64, device=data.device)
+    bar = tqdm(range(n_batches), desc=desc, disable=not progress, leave=False)
+    for b in bar:
+        total += step(vae, estimator, optimizer, data[order[b * batch_size : (b + 1) * batch_size]])
+        if progress and b % 20 == 0:
+            bar.set_postfix(loss=f"{total.item() / min((b + 1) * batch_size, data.shape[0]):.2f}")
+    return total.item()
+
+
+def step(vae, estimator, optimizer, x: torch.Tensor) -> torch.Tensor:
+    """One optimizer step on ``estimator.differentiable_loss(vae.model, vae.guide, x)`` with the
+    parameters module-local (no param store); returns the loss, detached."""
+    with pyro.settings.context(module_local_params=True):
+        loss = estimator.differentiable_loss(vae.model, vae.guide, x)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -177,65 +209,3 @@ def _check_probabilities(vae, x, name: str) -> None:
         vae.check_input(x, name)
     if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
         raise ValueError(f"{name} must hold intensities in [0, 1] for dynamic binarization")
-
-
-# ---- checkpoints -------------------------------------------------------------------------
-
-
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def _write_json(path: Path, obj) -> None:
-    _atomic(path, lambda p: p.write_text(json.dumps(obj, indent=2)))
-
-
-def _save(out: Path, vae, optim, cfg: FitConfig, history: List[dict]) -> None:
-    state = {
-        "format": 1,
-        "model_config": vae.config,
-        "fit_config": asdict(cfg),
-        "epoch": len(history),
-        "model": vae.state_dict(),
-        "optim": optim.get_state(),
-        "rng": {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()},
-        "history": history,
-    }
-    _atomic(out / CHECKPOINT, lambda p: torch.save(state, p))
-    _write_json(out / HISTORY, history)
-
-
-def _restore(vae, optim, cfg: FitConfig, out: Optional[Path]) -> List[dict]:
-    if out is None:
-        raise ValueError("resume=True needs out_dir")
-    path = out / CHECKPOINT
-    if not path.exists():
-        tqdm.write(f"no checkpoint at {path}; starting from epoch 1")
-        return []
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if state["fit_config"] != asdict(cfg):
-        raise ValueError(f"cannot resume {out}: it was trained with {state['fit_config']}, not {asdict(cfg)}")
-    if state["model_config"] != vae.config:
-        raise ValueError(f"cannot resume {out}: its model is {state['model_config']}, not {vae.config}")
-    vae.load_state_dict(state["model"])
-    optim.set_state(state["optim"])
-    torch.set_rng_state(state["rng"]["torch"])
-    random.setstate(state["rng"]["python"])
-    np.random.set_state(state["rng"]["numpy"])
-    return list(state["history"])
-
-
-def load(out_dir):
-    """The trained model of a run directory, in eval mode."""
-    from zoo.models.factory import build
-
-    path = Path(out_dir) / CHECKPOINT
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}: is {out_dir} a training run directory?")
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    config = dict(state["model_config"])
-    vae = build(config.pop("model"), **{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
-    vae.load_state_dict(state["model"])
-    return vae.eval()

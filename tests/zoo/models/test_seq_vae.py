@@ -15,7 +15,6 @@ import zoo
 from zoo.estimators import log_weights
 from zoo.estimators.bounds import iwae_bound
 from zoo.evaluation.likelihood import elbo_and_kl
-from zoo.training.optim import module_optim
 from zoo.models.seq_vae import DEFAULT_SCALE, KLWarmup, SeqVAE, linear_warmup
 from zoo.models.vae import LATENT, OBSERVED
 
@@ -70,7 +69,7 @@ def test_every_guide_sites_agree_and_one_svi_step_is_finite(sines, guide):
     assert latent(guide_trace) == latent(model_trace) == {LATENT}
     assert model_trace.observation_nodes == [OBSERVED]
     assert torch.equal(model_trace.nodes[LATENT]["value"], guide_trace.nodes[LATENT]["value"])
-    svi = SVI(vae.model, vae.guide, module_optim("adam", vae, lr=1e-3), Trace_ELBO())
+    svi = SVI(vae.model, vae.guide, pyro.optim.Adam({"lr": 1e-3}), Trace_ELBO())
     assert math.isfinite(svi.step(x))
     assert log_weights(vae.model, vae.guide, x, num_particles=3).shape == (3, 8)
 
@@ -132,7 +131,7 @@ def test_teacher_forcing_changes_training_but_not_evaluation(sines):
     # ... and the same SVI steps from the same start lead to other parameters.
     for vae in (free, forced):
         pyro.set_rng_seed(1)
-        svi = SVI(vae.model, vae.guide, module_optim("adam", vae, lr=1e-2), Trace_ELBO())
+        svi = SVI(vae.model, vae.guide, pyro.optim.Adam({"lr": 1e-2}), Trace_ELBO())
         for _ in range(3):
             svi.step(x)
     assert not torch.equal(free.decoder.projection.weight, forced.decoder.projection.weight)

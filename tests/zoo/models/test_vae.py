@@ -121,23 +121,33 @@ def test_one_svi_step_is_finite_and_changes_every_parameter(make_vae, mnist_bin)
         assert not torch.equal(p, before[name]), name
 
 
-def test_two_vaes_do_not_share_param_store_entries(make_vae, mnist_bin):
+def test_param_sites_are_each_vaes_own_parameters_and_the_store_stays_empty(make_vae, mnist_bin):
+    """Plain SVI reads ``site["value"].unconstrained()`` of param sites: for two VAEs in one process
+    those are each one's own tensors, under the same names, and Pyro's param store is never used."""
     a, b = make_vae(0), make_vae(1)
     x = mnist_bin[0][:10]
     for vae in (a, b):
-        poutine.trace(vae.guide).get_trace(x)
-        poutine.trace(vae.model).get_trace(x)
-    store = pyro.get_param_store()
-    ids = {id(v) for _, v in store.named_parameters()}
-    assert {id(p) for p in a.parameters()} | {id(p) for p in b.parameters()} <= ids
+        with poutine.trace(param_only=True) as params:
+            guide_trace = poutine.trace(vae.guide).get_trace(x)
+            poutine.replay(vae.model, trace=guide_trace)(x)
+        found = {name: site["value"].unconstrained() for name, site in params.trace.nodes.items()}
+        expected = {name: p for name, p in vae.named_parameters()}
+        assert set(found) == set(expected)
+        assert all(found[name] is p for name, p in expected.items())
+    assert len(pyro.get_param_store()) == 0
+
+
+def test_no_param_sites_under_module_local_params(make_vae, mnist_bin):
+    """zoo.fit's route: the torch optimizer holds the parameters, the traces hold none."""
+    vae = make_vae()
+    with pyro.settings.context(module_local_params=True), poutine.trace(param_only=True) as params:
+        poutine.trace(vae.guide).get_trace(mnist_bin[0][:4])
+    assert len(params.trace.nodes) == 0
 
 
 def test_deepcopy_trains_its_own_parameters(make_vae, mnist_bin):
-    """A copy of a VAE must not reuse the original's entries in Pyro's global param store.
-
-    ``pyro_name`` is meant to give every VAE its own namespace, but ``copy.deepcopy`` copies
-    the name, so the copy's ``pyro.module`` calls find the original's tensors in the store.
-    """
+    """A copy of a VAE trained by plain SVI updates its own tensors, never the original's
+    (with ``pyro.module`` and fixed names, Pyro's param store would hand it the original's)."""
     original = make_vae()
     x = mnist_bin[0][:20]
     SVI(original.model, original.guide, pyro.optim.Adam({"lr": 1e-3}), Trace_ELBO()).step(x)

@@ -10,7 +10,8 @@ import torch
 import zoo
 from zoo.estimators import log_weights
 from zoo.evaluation.likelihood import elbo_and_kl
-from zoo.training.fit import CHECKPOINT, HISTORY, FitConfig, _epoch_seed
+from zoo.training import CHECKPOINT, HISTORY, FitConfig
+from zoo.training.fit import _epoch_seed
 
 TIME_FIELDS = ("train_time_s", "eval_time_s")
 KEYS_WITH_TEST = {"epoch", "loss", "train_elbo", "train_kl", "test_elbo", "test_kl", *TIME_FIELDS}

@@ -1,4 +1,5 @@
-"""Tests of zoo.training.optim.ModuleOptim: one torch optimizer over a module, as SVI's optimizer."""
+"""Tests of zoo.training's step: a torch optimizer on differentiable_loss equals the hand-written
+loop and plain SVI, leaves the param store empty, and checkpoints its state exactly."""
 import io
 
 import pyro
@@ -6,7 +7,8 @@ import pytest
 import torch
 from pyro.infer import SVI, Trace_ELBO
 
-from zoo.training.optim import OPTIMIZERS, ModuleOptim, module_optim
+from zoo import estimators
+from zoo.training import OPTIMIZERS, make_optimizer, step, trainable_parameters
 
 NUM_STEPS = 25
 
@@ -14,6 +16,12 @@ NUM_STEPS = 25
 def batches(x, num_steps=NUM_STEPS, batch_size=32):
     g = torch.Generator().manual_seed(0)
     return [x[torch.randint(0, x.shape[0], (batch_size,), generator=g)] for _ in range(num_steps)]
+
+
+def train_zoo(vae, optimizer, data, seed=1, estimator=None):
+    pyro.set_rng_seed(seed)
+    estimator = estimator or Trace_ELBO()
+    return [step(vae, estimator, optimizer, x).item() for x in data]
 
 
 def train_svi(vae, optim, data, seed=1):
@@ -45,103 +53,97 @@ def assert_same_parameters(a, b, exact=True):
 
 
 @pytest.mark.parametrize("fused", [True, False])
-def test_svi_with_module_optim_equals_the_hand_written_loop(make_vae, mnist_bin, fused):
+def test_step_equals_the_hand_written_loop(make_vae, mnist_bin, fused):
     data = batches(mnist_bin[0])
     a, b = make_vae(0), make_vae(0)
     start = {k: v.clone() for k, v in a.state_dict().items()}
-    svi_losses = train_svi(a, module_optim("adam", a, lr=1e-3, fused=fused), data)
+    zoo_losses = train_zoo(a, make_optimizer("adam", a.parameters(), lr=1e-3, fused=fused), data)
     hand_losses = train_by_hand(b, data, fused=fused)
-    assert svi_losses == pytest.approx(hand_losses, rel=1e-6)
+    assert zoo_losses == pytest.approx(hand_losses, rel=1e-6)
     assert_same_parameters(a, b, exact=True)
     assert not torch.equal(a.decoder.net[0].weight, start["decoder.net.0.weight"])
+
+
+def test_step_never_touches_the_param_store(make_vae, mnist_bin):
+    vae = make_vae()
+    train_zoo(vae, make_optimizer("adam", vae.parameters(), lr=1e-3), batches(mnist_bin[0], num_steps=2))
+    assert len(pyro.get_param_store()) == 0
 
 
 def test_adam_is_fused_by_default_and_equals_the_loop_up_to_rounding(make_vae, mnist_bin):
     data = batches(mnist_bin[0])
     a, b = make_vae(0), make_vae(0)
-    optim = module_optim("adam", a, lr=1e-3)
-    assert optim.optimizer.defaults["fused"] is True
-    train_svi(a, optim, data)
+    optimizer = make_optimizer("adam", a.parameters(), lr=1e-3)
+    assert optimizer.defaults["fused"] is True
+    train_zoo(a, optimizer, data)
     train_by_hand(b, data)  # torch's default on a CPU: the per-tensor loop
     assert_same_parameters(a, b, exact=False)
 
 
-def test_module_optim_equals_pyro_per_parameter_adam(make_vae, mnist_bin):
-    """Adam acts elementwise, so one optimizer over all tensors equals one per tensor."""
+def test_step_equals_plain_svi_with_pyro_adam(make_vae, mnist_bin):
+    """Adam acts elementwise, so one optimizer over all tensors equals Pyro's one per tensor;
+    plain SVI finds the parameters through the model's and guide's param sites."""
     data = batches(mnist_bin[0])
     a, b = make_vae(0), make_vae(0)
-    train_svi(a, module_optim("adam", a, lr=1e-3), data)
+    train_zoo(a, make_optimizer("adam", a.parameters(), lr=1e-3), data)
     train_svi(b, pyro.optim.Adam({"lr": 1e-3}), data)
     assert_same_parameters(a, b, exact=False)
+    assert len(pyro.get_param_store()) == 0
 
 
-def test_module_optim_differs_from_a_different_optimizer(make_vae, mnist_bin):
+def test_a_different_optimizer_lands_elsewhere(make_vae, mnist_bin):
     """The comparisons above can fail: SGD with the same learning rate lands elsewhere."""
     data = batches(mnist_bin[0], num_steps=5)
     a, b = make_vae(0), make_vae(0)
-    train_svi(a, module_optim("adam", a, lr=1e-3), data)
-    train_svi(b, module_optim("sgd", b, lr=1e-3), data)
+    train_zoo(a, make_optimizer("adam", a.parameters(), lr=1e-3), data)
+    train_zoo(b, make_optimizer("sgd", b.parameters(), lr=1e-3), data)
     assert not torch.allclose(a.decoder.net[0].weight, b.decoder.net[0].weight, rtol=1e-5, atol=1e-7)
 
 
-def test_step_leaves_gradients_cleared(make_vae, mnist_bin):
-    vae = make_vae()
-    train_svi(vae, module_optim("adam", vae, lr=1e-3), batches(mnist_bin[0], num_steps=1))
-    assert all(p.grad is None or not p.grad.any() for p in vae.parameters())
-
-
-def test_parameter_outside_the_module_raises(make_vae, mnist_bin):
-    vae = make_vae()
-
-    def model(x):
-        pyro.param("extra", torch.zeros(3))
-        return vae.model(x)
-
-    svi = SVI(model, vae.guide, module_optim("adam", vae, lr=1e-3), Trace_ELBO())
-    with pytest.raises(ValueError, match=r"used 1 parameter\(s\) outside the optimized module \(shapes \(3,\)\)"):
-        svi.step(mnist_bin[0][:8])
-
-
-def test_get_state_set_state_round_trip(make_vae, mnist_bin):
+def test_optimizer_state_round_trip(make_vae, mnist_bin):
     data = batches(mnist_bin[0], num_steps=10)
     a = make_vae(0)
-    opt_a = module_optim("adam", a, lr=1e-3)
-    train_svi(a, opt_a, data[:5])
+    opt_a = make_optimizer("adam", a.parameters(), lr=1e-3)
+    train_zoo(a, opt_a, data[:5])
     # Through bytes, as in a checkpoint: torch's state_dict holds live references to the moments.
     buffer = io.BytesIO()
-    torch.save(opt_a.get_state(), buffer)
+    torch.save(opt_a.state_dict(), buffer)
     buffer.seek(0)
-    state = torch.load(buffer)
+    state = torch.load(buffer, weights_only=True)
     assert len(state["state"]) == len(list(a.parameters()))
 
     b = make_vae(1)  # other weights, fresh optimizer: everything comes from the state
     b.load_state_dict(a.state_dict())
-    opt_b = module_optim("adam", b, lr=1e-3)
-    opt_b.set_state(state)
-    for key, s in opt_b.get_state()["state"].items():
-        for name, value in s.items():
-            assert torch.equal(value, state["state"][key][name]), (key, name)
-
-    train_svi(a, opt_a, data[5:], seed=3)
-    train_svi(b, opt_b, data[5:], seed=3)
+    opt_b = make_optimizer("adam", b.parameters(), lr=1e-3)
+    opt_b.load_state_dict(state)
+    train_zoo(a, opt_a, data[5:], seed=3)
+    train_zoo(b, opt_b, data[5:], seed=3)
     assert_same_parameters(a, b, exact=True)
 
     # The test can fail: a fresh optimizer (Adam's moments and step count lost) lands elsewhere.
     c = make_vae(0)
-    train_svi(c, module_optim("adam", c, lr=1e-3), data[:5])
-    train_svi(c, module_optim("adam", c, lr=1e-3), data[5:], seed=3)
+    train_zoo(c, make_optimizer("adam", c.parameters(), lr=1e-3), data[:5])
+    train_zoo(c, make_optimizer("adam", c.parameters(), lr=1e-3), data[5:], seed=3)
     assert not torch.equal(c.decoder.net[0].weight, a.decoder.net[0].weight)
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-def test_module_optim_by_name(make_vae, name):
+def test_trainable_parameters_include_a_learned_baseline(make_vae):
     vae = make_vae()
-    opt = module_optim(name, vae, lr=0.01)
-    assert isinstance(opt, ModuleOptim) and isinstance(opt.optimizer, OPTIMIZERS[name])
-    assert opt.optimizer.param_groups[0]["lr"] == 0.01
-    assert [id(p) for p in opt.optimizer.param_groups[0]["params"]] == [id(p) for p in vae.parameters()]
+    score = estimators.get("score", num_particles=1, baseline="learned", data_shape=vae.data_shape)
+    params = trainable_parameters(vae, score)
+    assert len(params) == len(list(vae.parameters())) + len(list(score.baseline_net.parameters()))
+    assert {id(p) for p in score.baseline_net.parameters()} <= {id(p) for p in params}
+    assert trainable_parameters(vae, Trace_ELBO()) == list(vae.parameters())
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_make_optimizer_by_name(make_vae, name):
+    vae = make_vae()
+    opt = make_optimizer(name, vae.parameters(), lr=0.01)
+    assert isinstance(opt, OPTIMIZERS[name]) and opt.param_groups[0]["lr"] == 0.01
+    assert [id(p) for p in opt.param_groups[0]["params"]] == [id(p) for p in vae.parameters()]
 
 
 def test_unknown_optimizer_lists_choices(make_vae):
     with pytest.raises(ValueError, match=r"unknown optimizer 'adma'; choose from adam, adamw, rmsprop, sgd"):
-        module_optim("adma", make_vae(), lr=1e-3)
+        make_optimizer("adma", make_vae().parameters(), lr=1e-3)
