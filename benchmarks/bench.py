@@ -18,20 +18,18 @@ import sys
 
 from benchmarks import runner
 from zoo._utils.devices import check_device
+from zoo._utils.options import parse_assignment
 
 SUITES = {"estimators": "benchmarks.suites.estimators", "guides": "benchmarks.suites.guides",
           "gmm": "benchmarks.suites.gmm", "overhead": "benchmarks.suites.overhead", "paper": "benchmarks.suites.paper"}
 
 
 def _setting(text: str):
-    """``NAME=VALUE`` -> (name, value); VALUE is read as JSON (10, 0.5, [1, 5], null), else kept as a string."""
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    """``NAME=VALUE`` (the one option syntax, ``zoo._utils.options.parse_assignment``)."""
     try:
-        return name, json.loads(value)
-    except json.JSONDecodeError:
-        return name, value
+        return parse_assignment(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_parser(sub) -> None:

@@ -4,9 +4,8 @@ r"""Normalizing-flow guides: a diagonal Gaussian pushed through K amortized flow
     log q(z_K | x) = log q_0(z_0 | x) - sum_k log |det df_k / dz_{k-1}|
 
 with h the encoder's features; every step's parameters are functions of h (amortized) [1].
-None of these flows has a closed-form inverse, so ``log_prob`` is exact for the guide's own
-samples only: each step caches its last (input, output) pair, as Pyro's flows do, so score a
-sample before drawing the next one from the same distribution.
+The distribution computes log q in the forward pass, with the draw (:class:`FlowDistribution`);
+other values are scored through the inverses, which only IAF has.
 
 References:
     [1] Rezende, Mohamed. Variational Inference with Normalizing Flows. arXiv:1505.05770
@@ -19,7 +18,6 @@ from typing import List, Sequence, Tuple
 
 import torch
 import pyro.distributions as dist
-from pyro.distributions.conditional import ConditionalTransformModule
 from pyro.distributions.transforms import (
     ConditionalAffineAutoregressive,
     ConditionalPlanar,
@@ -31,6 +29,7 @@ from torch import nn
 from torch.distributions import Transform, constraints
 
 from guides.gaussian import DiagonalGaussian
+from guides.sylvester import ConditionalHouseholderSylvester, ConditionedHouseholderSylvester  # noqa: F401
 from guides.registry import GUIDES
 from guides._utils import positive_int
 
@@ -52,98 +51,6 @@ class LinearHypernet(nn.Module):
         return self.linear(features).split(self.param_dims, dim=-1)
 
 
-class ConditionedHouseholderSylvester(Transform):
-    r"""One Householder-Sylvester step with fixed (per-datapoint) parameters [3]:
-
-        f(z) = z + Q R tanh(R~ Q^T z + b),     Q = H_1 ... H_M,   H_m = I - 2 v_m v_m^T / ||v_m||^2,
-        log |det df/dz| = sum_i log(1 + r_ii r~_ii tanh'(R~ Q^T z + b)_i)
-
-    R and R~ are upper triangular with diagonals in (-1, 1), so r_ii r~_ii > -1 and, since
-    0 < tanh' <= 1, every factor is positive: the map is invertible for all inputs [3]. (Where
-    tanh of a raw diagonal rounds to +-1, r_ii r~_ii = -1 and the factor is tanh^2(.), which
-    vanishes only at a zero pre-activation.)
-
-    Args:
-        R, R_tilde: upper-triangular matrices ``(..., D, D)``.
-        v: Householder vectors ``(..., M, D)`` (not necessarily normalized).
-        b: bias ``(..., D)``.
-    """
-
-    domain = constraints.real_vector
-    codomain = constraints.real_vector
-    bijective = True
-
-    def __init__(self, R: torch.Tensor, R_tilde: torch.Tensor, v: torch.Tensor, b: torch.Tensor):
-        super().__init__(cache_size=1)
-        self.R, self.R_tilde, self.b = R, R_tilde, b
-        self.v = v / v.norm(dim=-1, keepdim=True)
-        self._cached_log_det = None
-
-    def _reflect(self, z: torch.Tensor, order) -> torch.Tensor:
-        for m in order:
-            v = self.v[..., m, :]
-            z = z - 2 * v * (v * z).sum(-1, keepdim=True)
-        return z
-
-    def _preactivation(self, z: torch.Tensor) -> torch.Tensor:
-        Qt_z = self._reflect(z, range(self.v.shape[-2]))  # Q^T z = H_M ... H_1 z
-        return (self.R_tilde @ Qt_z.unsqueeze(-1)).squeeze(-1) + self.b
-
-    def _log_det(self, preactivation: torch.Tensor) -> torch.Tensor:
-        r_diag = self.R.diagonal(dim1=-2, dim2=-1) * self.R_tilde.diagonal(dim1=-2, dim2=-1)
-        return torch.log1p(r_diag * (1 - torch.tanh(preactivation).pow(2))).sum(-1)
-
-    def _call(self, z: torch.Tensor) -> torch.Tensor:
-        pre = self._preactivation(z)
-        R_h = (self.R @ torch.tanh(pre).unsqueeze(-1)).squeeze(-1)
-        self._cached_log_det = (z, self._log_det(pre))
-        return z + self._reflect(R_h, reversed(range(self.v.shape[-2])))  # Q R h = H_1 ... H_M R h
-
-    def _inverse(self, y: torch.Tensor) -> torch.Tensor:
-        raise KeyError(
-            "ConditionedHouseholderSylvester has no closed-form inverse; it can only score the "
-            "output of its latest forward call (cached)"
-        )
-
-    def log_abs_det_jacobian(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self._cached_log_det is not None and self._cached_log_det[0] is z:
-            return self._cached_log_det[1]
-        return self._log_det(self._preactivation(z))
-
-
-class ConditionalHouseholderSylvester(ConditionalTransformModule):
-    r"""A Householder-Sylvester step whose parameters are a function of a context h [3].
-
-    ``nn(h)`` returns ``(A, r_diag, r_tilde_diag, v, b)`` of sizes ``(D*D, D, D, M*D, D)``;
-    as in the authors' code for [3], one D x D matrix A supplies both strict triangles,
-
-        R = triu(A, 1) + diag(tanh r_diag),     R~ = triu(A^T, 1) + diag(tanh r_tilde_diag),
-
-    so invertibility (r_ii r~_ii > -1) holds for any output of ``nn``.
-
-    Args:
-        input_dim: dimension D of z.
-        nn: maps the context ``(..., H)`` to the five raw parameter tensors.
-        num_householder: number M of Householder reflections composing Q.
-    """
-
-    domain = constraints.real_vector
-    codomain = constraints.real_vector
-    bijective = True
-
-    def __init__(self, input_dim: int, nn: nn.Module, num_householder: int):
-        super().__init__()
-        self.input_dim, self.nn, self.num_householder = input_dim, nn, num_householder
-
-    def condition(self, context: torch.Tensor) -> ConditionedHouseholderSylvester:
-        A, r_diag, r_tilde_diag, v, b = self.nn(context)
-        D = self.input_dim
-        A = A.unflatten(-1, (D, D))
-        R = A.triu(1) + torch.diag_embed(torch.tanh(r_diag))
-        R_tilde = A.transpose(-1, -2).triu(1) + torch.diag_embed(torch.tanh(r_tilde_diag))
-        return ConditionedHouseholderSylvester(R, R_tilde, v.unflatten(-1, (self.num_householder, D)), b)
-
-
 class Reverse(nn.Module):
     """Reverses the order of z's coordinates (log|det| = 0); ignores the context.
 
@@ -158,22 +65,63 @@ class Reverse(nn.Module):
         return Permute(self.permutation)
 
 
-class FlowDistribution(dist.TransformedDistribution):
-    """Pyro's ``TransformedDistribution`` that drops its steps' inverses after scoring.
+class FlowDistribution(dist.TorchDistribution):
+    r"""q(z|x) of a flow: a base distribution pushed through steps, scored in the forward pass.
 
-    torch's ``Transform.inv`` keeps a strong reference to the inverse it creates, and the
-    inverse refers back to the step, so a step whose ``log_prob`` was taken is a reference cycle
-    holding its cached input and output until a full garbage collection: evaluating planar:40
-    grew by 150 MB per batch of 100 points. Dropping the inverses lets reference counting free
-    the steps with the distribution.
+    :meth:`rsample_and_log_prob` draws z_0 ~ q_0 and maps it through the steps once, summing
+    the log-determinants as it goes (distrax's ``sample_and_log_prob``): the draw and its
+    log-density come out together. ``rsample`` keeps that pair on the distribution, so that
+    Pyro's ``log_prob`` of the site at its own value is the log-density from the draw. Any
+    other value is scored through the steps' inverses (IAF; planar, radial and Sylvester steps
+    have none, and refuse). Nothing here touches a step's inverse on the forward path, so no
+    reference cycle forms and each step is freed with its distribution (torch's ``Transform.inv``
+    links a step and its inverse both ways).
     """
 
+    arg_constraints = {}
+    support = constraints.real_vector
+    has_rsample = True
+
+    def __init__(self, base: dist.TorchDistribution, transforms: List[Transform], validate_args=None):
+        self.base_dist, self.transforms = base, list(transforms)
+        self._draw = None
+        super().__init__(base.batch_shape, base.event_shape, validate_args=False)
+
+    def expand(self, batch_shape, _instance=None) -> "FlowDistribution":
+        # the steps' per-datapoint parameters broadcast against the expanded base's draws
+        return FlowDistribution(self.base_dist.expand(batch_shape), self.transforms)
+
+    def rsample_and_log_prob(self, sample_shape=torch.Size()) -> Tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterized draw z and log q(z|x), from one pass through the steps."""
+        z = self.base_dist.rsample(sample_shape)
+        log_q = self.base_dist.log_prob(z)
+        for step in self.transforms:
+            if hasattr(step, "forward_and_log_det"):
+                y, log_det = step.forward_and_log_det(z)
+            else:
+                y = step(z)
+                log_det = step.log_abs_det_jacobian(z, y)
+            z, log_q = y, log_q - log_det
+        return z, log_q
+
+    def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:
+        z, log_q = self.rsample_and_log_prob(sample_shape)
+        self._draw = (z, log_q)
+        return z
+
+    def sample(self, sample_shape=torch.Size()) -> torch.Tensor:
+        with torch.no_grad():
+            return self.rsample(sample_shape)
+
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        try:
-            return super().log_prob(value)
-        finally:
-            for transform in self.transforms:
-                transform._inv = None
+        if self._draw is not None and value is self._draw[0]:
+            return self._draw[1]
+        log_det = 0.0
+        for step in reversed(self.transforms):  # raises KeyError for steps without an inverse
+            x = step.inv(value)
+            log_det = log_det + step.log_abs_det_jacobian(x, value)
+            value = x
+        return self.base_dist.log_prob(value) - log_det
 
 
 class FlowGuide(nn.Module):

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 # Tiny real data (the embedded digits) and networks: one epoch takes about a second.
 TINY = ["--dataset", "mnist5k", "--binarize", "static", "--train-size", "200", "--test-size", "50",
         "--hidden", "32", "--latent-dim", "4", "--epochs", "1", "--no-progress"]

@@ -10,7 +10,7 @@ Likelihoods:
     ``gaussian``: N(x; mu(z), scale^2 I) with a fixed ``scale``; -log p is the squared error
         / (2 scale^2) plus a constant.
     ``gaussian-learned``: N(x; mu(z), diag sigma(z)^2), the decoder emitting mu and log sigma,
-        as for the Frey faces in [1, appendix C.2] and the 2D VAE of seed 003.
+        as for the Frey faces in [1, appendix C.2] and the 2D VAE of the 2-D and convolutional VAE tutorial.
 
 The Gaussians are densities, so log p(x|z) and the ELBO can be positive. With a learned
 sigma on data that take finitely many values (8-bit pixels), the density of a pixel the
@@ -41,7 +41,7 @@ def check_finite(x: torch.Tensor, name: str = "x") -> None:
         raise ValueError(f"{name} contains {bad} NaN or infinite values")
 
 
-# ---- closed forms (seed 003's get_normal_KL / get_normal_nll) --------------------------
+# ---- closed forms (the 2-D and convolutional VAE tutorial's get_normal_KL / get_normal_nll) --------------------------
 
 
 def normal_kl(
@@ -107,7 +107,7 @@ class Likelihood:
 class BernoulliLikelihood(Likelihood):
     r"""Product of Bernoullis, p(x|z) = prod_i Bernoulli(x_i; sigmoid(f_i(z))), from logits.
 
-    The seed's ``ProductOfBernoullisGenerator``; the standard choice for binarized MNIST.
+    The standard choice for binarized MNIST.
     """
 
     def check(self, x: torch.Tensor, name: str = "x") -> None:
@@ -135,7 +135,7 @@ class GaussianLikelihood(Likelihood):
 
         -log p(x|z) = ||x - mu(z)||^2 / (2 scale^2) + D (log scale + log(2 pi) / 2)
 
-    so maximizing it is least squares: the seed's autoencoder MSE, up to scale and constant.
+    so maximizing it is least squares: the tutorial's autoencoder MSE, up to scale and constant.
 
     Args:
         data_shape: shape of one datum.

@@ -80,7 +80,7 @@ def exact_log_likelihood(x: np.ndarray, mode: str) -> float:
 @torch.no_grad()
 def latent_stats(vae, x: torch.Tensor) -> Dict[str, list]:
     """Seed 003's ``get_latent_stats``: mean and spread over ``x`` of q(z|x)'s means and stds."""
-    from zoo.models.conv_vae import evaluating
+    from zoo._utils.contexts import evaluating
 
     with evaluating(vae):
         q = vae.encode(x)

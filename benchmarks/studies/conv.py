@@ -34,7 +34,7 @@ def write_figures(vae, test, test_labels, history, out: Path, centered: bool, se
     """The figures listed in the module docstring, with batch norm in eval mode; returns their paths."""
     from zoo import plots
     from zoo.evaluation import latent
-    from zoo.models.conv_vae import evaluating
+    from zoo._utils.contexts import evaluating
 
     show = (lambda x: ((x + 1) / 2).clamp(0, 1)) if centered else (lambda x: x)
     inputs = test[torch.linspace(0, test.shape[0] - 1, 8).long()]
@@ -65,7 +65,7 @@ def write_figures(vae, test, test_labels, history, out: Path, centered: bool, se
 
 def log_likelihood(vae, x: torch.Tensor, num_samples: int, seed: int = 0) -> dict:
     """IWAE estimate of log p(x) with its standard error, for the plain model (eval mode) [1]."""
-    from zoo.models.conv_vae import evaluating
+    from zoo._utils.contexts import evaluating
     from zoo.evaluation.likelihood import log_likelihood as estimate
 
     with evaluating(vae):

@@ -16,7 +16,7 @@ Datasets:
         labels; the continuous-data set of [6]. A fixed seeded permutation puts 10% of the
         frames (196) in test.
     ``sines``: generated sinusoids A sin(2 pi f t + phi) (+ noise), 1,000 train / 200 test of
-        50 samples (seed 000); :func:`sines` for other sizes, lengths and noise.
+        50 samples (the GRU sequence-VAE tutorial); :func:`sines` for other sizes, lengths and noise.
 
 Binarization: "static" draws x_b ~ Bernoulli(x) once from a seeded generator [2];
 "threshold" is 1[x > 0.5]; "dynamic" redraws the pixels every epoch [4], so it belongs to

@@ -2,7 +2,7 @@ r"""32x32 image datasets for the convolutional VAEs (registered in ``zoo.data.co
 
 Datasets:
     ``mnist32``: MNIST [1] (``zoo.data.core``'s ``mnist``, 60k/10k) resized to 32x32 by bilinear
-        interpolation with half-pixel centres -- seed 004's ``transforms.Resize(32)``, without
+        interpolation with half-pixel centres -- the convolutional-VAE interpolation tutorial's ``transforms.Resize(32)``, without
         its rounding back to 8 bits -- so intensities stay in [0, 1] (binarizable for the
         Bernoulli likelihood). Labels kept.
     ``cifar10``: CIFAR-10 [2], 50k/10k 3x32x32, from torchvision's local format
@@ -11,7 +11,7 @@ Datasets:
     ``cifar10-subset``: the first 5,000 training and 1,000 test images of CIFAR-10, from
         ``<root>/cifar10_subset/cifar10_5k_1k.npz``, as 3x32x32 in [0, 1], labels.
     ``<name>-centered`` for each of them: the same images mapped to [-1, 1] by x -> 2x - 1, as
-        seed 003 centers CIFAR-10 ("it helps the model to fit") and seed 004 normalizes MNIST
+        the 2-D and convolutional VAE tutorial centers CIFAR-10 ("it helps the model to fit") and the convolutional-VAE interpolation tutorial normalizes MNIST
         (``Normalize([0.5], [0.5])``); for Gaussian likelihoods, e.g. with a tanh decoder mean.
         The map is the same for every channel; :func:`uncenter` inverts it for plotting.
 
@@ -48,7 +48,7 @@ def resize(images: torch.Tensor, side: int = SIDE) -> torch.Tensor:
 
 
 def center(x: torch.Tensor) -> torch.Tensor:
-    """[0, 1] -> [-1, 1]: x -> 2x - 1 (seed 003's centering)."""
+    """[0, 1] -> [-1, 1]: x -> 2x - 1 (the 2-D and convolutional VAE tutorial's centering)."""
     return x * 2 - 1
 
 

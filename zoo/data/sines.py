@@ -1,4 +1,4 @@
-r"""The ``sines`` dataset: generated sinusoids for the sequence VAE of seed 000.
+r"""The ``sines`` dataset: generated sinusoids for the sequence VAE of the GRU sequence-VAE tutorial.
 
     x_t = A sin(2 pi f t + phi) + noise * eps_t,   t = 0..T-1
 """
@@ -12,13 +12,13 @@ from zoo._utils.checks import positive_int
 from zoo.data.core import DATASETS, Dataset
 
 SINES_AMPLITUDE = (0.5, 1.5)
-SINES_FREQUENCY = (0.02, 0.08)  # cycles per sample: 1 to 4 periods in the seed's 50 samples
+SINES_FREQUENCY = (0.02, 0.08)  # cycles per sample: 1 to 4 periods in the tutorial's 50 samples
 
 
 def sines(num_train: int = 1000, num_test: int = 200, length: int = 50, noise: float = 0.0, seed: int = 0,
           amplitude: Tuple[float, float] = SINES_AMPLITUDE,
           frequency: Tuple[float, float] = SINES_FREQUENCY) -> Dataset:
-    r"""Sinusoids x_t = A sin(2 pi f t + phi) + noise * eps_t, t = 0..T-1 (seed 000's signals).
+    r"""Sinusoids x_t = A sin(2 pi f t + phi) + noise * eps_t, t = 0..T-1 (the GRU sequence-VAE tutorial's signals).
 
     A ~ U(amplitude), f ~ U(frequency) in cycles per sample, phi ~ U(0, 2 pi), eps_t ~ N(0, 1),
     independently per sequence. Train and test come from two generators seeded by ``seed``, so

@@ -1,9 +1,9 @@
 r"""Codes in latent space: posterior means, class means, interpolation and perturbation.
 
     m(x)  = E_{q(z|x)}[z]                          closed form, else a Monte Carlo mean
-    m_c   = (1/|C_c|) sum_{x in class c} m(x)      class-mean codes (seed 004)
-    z(t)  = (1 - t) z_0 + t z_1,  t in [0, 1]      straight-line interpolation (seed 004)
-    z_k   = z + scale * eps_k,  eps_k ~ N(0, I)     random perturbations around a code (seed 004)
+    m_c   = (1/|C_c|) sum_{x in class c} m(x)      class-mean codes (the convolutional-VAE interpolation tutorial)
+    z(t)  = (1 - t) z_0 + t z_1,  t in [0, 1]      straight-line interpolation (the convolutional-VAE interpolation tutorial)
+    z_k   = z + scale * eps_k,  eps_k ~ N(0, I)     random perturbations around a code (the convolutional-VAE interpolation tutorial)
 
 ``encode`` is any callable mapping a batch ``(N, ...)`` to q(z|x) with batch shape ``(N,)``
 and event shape ``(latent_dim,)``, e.g. ``VAE.encode`` or ``LinearGaussian.posterior_guess``.
@@ -85,7 +85,7 @@ def interpolate(z_start: torch.Tensor, z_end: torch.Tensor, num_steps: int = 10)
 
 
 def perturb(z: torch.Tensor, num: int, scale: float = 1.0, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """``num`` random codes z + scale * eps, eps ~ N(0, I) (seed 004 uses scale 1).
+    """``num`` random codes z + scale * eps, eps ~ N(0, I) (the convolutional-VAE interpolation tutorial uses scale 1).
 
     Returns:
         ``(num, *z.shape)``.

@@ -31,6 +31,7 @@ from pyro import poutine
 from tqdm.auto import tqdm
 
 from zoo._utils.checks import positive_int
+from zoo._utils.contexts import evaluating
 from zoo.evaluation.gradients import gradient_stats  # noqa: F401  (re-exported: zoo.evaluation.likelihood.gradient_stats)
 from zoo.evaluation.diagnostics import (  # noqa: F401  (re-exported)
     ACTIVE_THRESHOLD, active_units, average_kl, khat_summary, mutual_information, psis_khat, require_arviz,
@@ -47,15 +48,11 @@ def elbo_and_kl(vae, x: torch.Tensor, batch_size: int = 1000, num_particles: int
 
     The model is put in eval mode for the duration and restored afterwards.
     """
-    was_training = vae.training
-    vae.eval()
-    try:
+    with evaluating(vae):
         elbo_sum, kl_sum = 0.0, 0.0
         for xb in batches(x, batch_size):
             elbo_sum += log_weights(vae.model, vae.guide, xb, num_particles=num_particles).mean(0).sum().item()
             kl_sum = _add_kl(vae, xb, kl_sum)
-    finally:
-        vae.train(was_training)
     n = x.shape[0]
     return {"elbo": elbo_sum / n} if kl_sum is None else {"elbo": elbo_sum / n, "kl": kl_sum / n}
 
@@ -263,13 +260,8 @@ def evaluate(vae, x: torch.Tensor, num_samples: int = 5000, batch_size: int = 10
                          "log-likelihood to estimate; evaluate a VAE")
     with pyro.validation_enabled(True):
         vae.check_input(x)
-    was_training = vae.training
-    vae.eval()
-    try:
-        with pyro.validation_enabled(False):  # x is checked once above
-            return _evaluate(vae, x, num_samples, batch_size, chunk_size, seed, progress)
-    finally:
-        vae.train(was_training)
+    with evaluating(vae), pyro.validation_enabled(False):  # x is checked once above
+        return _evaluate(vae, x, num_samples, batch_size, chunk_size, seed, progress)
 
 
 def _evaluate(vae, x, num_samples, batch_size, chunk_size, seed, progress) -> dict:

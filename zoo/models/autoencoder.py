@@ -1,4 +1,4 @@
-r"""The deterministic autoencoder, seed 002's baseline, as a Pyro model/guide pair.
+r"""The deterministic autoencoder, the autoencoder tutorial's baseline, as a Pyro model/guide pair.
 
     model:  z ~ flat improper prior (log p(z) = 0),  x | z ~ p_theta(x | z)
     guide:  q(z|x) = delta(z - f_phi(x))              (a point mass at the encoder's code)
@@ -9,7 +9,7 @@ At the guide's only draw z_hat = f_phi(x) the ELBO's integrand is
 
 so ``zoo.fit``/SVI with any ELBO maximizes exactly the reconstruction log-likelihood: the
 loss is the summed binary cross-entropy with logits for ``bernoulli``, and
-||x - mu||^2 / (2 sigma^2) + D (log sigma + log(2 pi) / 2) -- the seed's mean squared error up
+||x - mu||^2 / (2 sigma^2) + D (log sigma + log(2 pi) / 2) -- the tutorial's mean squared error up
 to a factor and a constant -- for ``gaussian``. Nothing is random, so one particle suffices.
 The number is no bound on log p(x): an improper prior defines no normalized p(x), and
 KL(q(z|x) || p(z)) between a point mass and an improper prior is undefined (``kl`` raises).
@@ -103,7 +103,7 @@ class Autoencoder(VAE):
     def sample(self, n: int, mean: bool = True, z_scale: float = 1.0) -> torch.Tensor:
         """Decoded latent noise z ~ N(0, z_scale^2 I): ``(n, *data_shape)``.
 
-        The flat prior cannot be sampled; like seed 002, which decodes
+        The flat prior cannot be sampled; like the autoencoder tutorial, which decodes
         ``np.random.normal(scale=1e-2, size=[1, dimZ])``, this shows that an autoencoder's
         latent space is no generative model -- nothing ties the codes of the data to N(0, I)
         or to any other distribution, so decoded noise need not look like data.
@@ -111,7 +111,7 @@ class Autoencoder(VAE):
         Args:
             n: number of samples.
             mean: return the likelihood's mean rather than a draw.
-            z_scale: standard deviation of the latent noise (seed 002 uses 1e-2).
+            z_scale: standard deviation of the latent noise (the autoencoder tutorial uses 1e-2).
         """
         positive_int("n", n)
         positive_float("z_scale", z_scale)

@@ -1,4 +1,4 @@
-r"""The convolutional VAE with a KL weight beta (seeds 003 and 004), as a Pyro model/guide pair.
+r"""The convolutional VAE with a KL weight beta (the convolutional-VAE tutorials), as a Pyro model/guide pair.
 
     model:  z ~ N(0, I),  x | z ~ p_theta(x | z)   (``zoo.nets.conv.ConvDecoder`` + likelihood) [2]
     guide:  z | x ~ q_phi(z | x)                   (``ConvEncoder`` + any guide head of ``guides/``)
@@ -24,8 +24,8 @@ likelihood of fixed scale sigma:
 
 so ``MSE + w * KL_mean`` is proportional to ``-L_beta`` (same minimizers) when
 ``sigma^2 = w D / (2 beta d)``.
-With beta = 1 the seed's loss is a true (negative) ELBO with sigma = sqrt(w D / (2 d)):
-sigma = sqrt(0.1 * 1024 / 256) = 0.632 for 1x32x32 images and d = 128 (seed 004's sizes).
+With beta = 1 the tutorial's loss is a true (negative) ELBO with sigma = sqrt(w D / (2 d)):
+sigma = sqrt(0.1 * 1024 / 256) = 0.632 for 1x32x32 images and d = 128 (the convolutional-VAE interpolation tutorial's sizes).
 :func:`mse_kl_options` returns those build options. Adam is almost invariant to a constant
 factor on the loss, so the two objectives also train alike.
 
@@ -42,7 +42,6 @@ References:
         Variational Framework. ICLR 2017
     [2] Kingma, Welling. Auto-Encoding Variational Bayes. arXiv:1312.6114
 """
-import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Tuple
@@ -51,6 +50,7 @@ import torch
 from torch import nn
 
 from guides.registry import parse_guide
+from zoo._utils.contexts import evaluating  # noqa: F401  (re-exported)
 from zoo._utils.checks import positive_float, positive_int
 from zoo._utils.options import freeze_options
 from zoo.likelihoods import Likelihood, build_likelihood
@@ -66,8 +66,8 @@ class ConvVAEConfig:
     Args:
         data_shape: ``(C, H, W)``: 28x28 or 32x32 grayscale, 32x32x3 colour, or any sides
             of at least ``2 ** len(channels)``.
-        latent_dim: dimension of z (seed 004: 128).
-        channels: encoder conv channels; the decoder mirrors them (seed 004: 32, 64, 128).
+        latent_dim: dimension of z (the convolutional-VAE interpolation tutorial: 128).
+        channels: encoder conv channels; the decoder mirrors them (the convolutional-VAE interpolation tutorial: 32, 64, 128).
         likelihood: likelihood name (``zoo.likelihoods``).
         guide: guide name (``guides``), on the encoder's flattened features.
         likelihood_options: the likelihood's options, e.g. ``{"scale": 0.632}``.
@@ -101,16 +101,6 @@ class ConvVAEConfig:
                 "with likelihood='bernoulli' it would confine the logits to (-1, 1): use 'linear'"
             )
 
-
-@contextlib.contextmanager
-def evaluating(module: nn.Module):
-    """Run a block with ``module`` in eval mode, restoring its mode afterwards."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield module
-    finally:
-        module.train(was_training)
 
 
 class ConvVAE(VAE):
@@ -158,7 +148,7 @@ class ConvVAE(VAE):
 
 
 def mse_kl_options(data_shape: Sequence[int], latent_dim: int, kl_weight: float = 0.1, beta: float = 1.0) -> dict:
-    r"""Build options under which -L_beta is proportional to seed 004's ``MSE + kl_weight * KL_mean``.
+    r"""Build options under which -L_beta is proportional to the convolutional-VAE interpolation tutorial's ``MSE + kl_weight * KL_mean``.
 
         MSE + w KL_mean = (2 sigma^2 / D) (-L_beta) + const   iff   sigma^2 = w D / (2 beta d)
 
@@ -168,7 +158,7 @@ def mse_kl_options(data_shape: Sequence[int], latent_dim: int, kl_weight: float 
     Args:
         data_shape: ``(C, H, W)``.
         latent_dim: d.
-        kl_weight: the seed's w (0.1).
+        kl_weight: the tutorial's w (0.1).
         beta: the KL weight to keep; 1 (default) makes the objective a true ELBO.
 
     Returns:

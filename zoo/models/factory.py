@@ -81,7 +81,7 @@ def _networks(cfg: VAEConfig):
 
 @MODELS.register("conv-vae")
 def build_conv_vae(**kwargs) -> ConvVAE:
-    """The convolutional VAE of seeds 003/004 (``zoo.models.conv_vae``), with an optional KL weight
+    """The convolutional VAE of the convolutional-VAE tutorials (``zoo.models.conv_vae``), with an optional KL weight
     ``beta``; keyword arguments are the fields of :class:`~zoo.models.conv_vae.ConvVAEConfig`."""
     cfg = ConvVAEConfig(**kwargs)
     likelihood = build_likelihood(cfg.likelihood, cfg.data_shape, **dict(cfg.likelihood_options))
@@ -111,7 +111,7 @@ MODELS.register("seq-vae")(build_seq_vae)  # zoo.models.seq_vae: GRU encoder and
 
 
 def build(name: str = "vae", **kwargs) -> nn.Module:
-    """Build a model by name, like the seed's ``construct_vae``.
+    """Build a model by name (``list_models()``); keyword arguments are its config's fields.
 
     Example:
         >>> vae = build("vae", data_shape=(1, 28, 28), latent_dim=50, hidden=(200, 200),

@@ -1,9 +1,9 @@
-r"""The sequence VAE of seed 000 (GRU encoder, frame-emitting GRU decoder) as a Pyro model/guide pair.
+r"""The sequence VAE of the GRU sequence-VAE tutorial (GRU encoder, frame-emitting GRU decoder) as a Pyro model/guide pair.
 
     model:  z ~ N(0, I),  x_{1:T} | z ~ N(mu_theta(z), sigma^2 I_T)      (sigma fixed or sigma_theta(z))
     guide:  z | x ~ q_phi(z | h_T(x))                                     (any head from ``guides/``)
 
-The Gaussian over the whole sequence turns the seed's L2 loss into a log-likelihood,
+The Gaussian over the whole sequence turns the tutorial's L2 loss into a log-likelihood,
 
     -log p(x|z) = ||x - mu(z)||^2 / (2 sigma^2) + T (log sigma + log(2 pi) / 2),
 
@@ -50,7 +50,7 @@ DEFAULT_SCALE = 0.1
 
 @dataclass(frozen=True)
 class SeqVAEConfig:
-    """Architecture of the sequence VAE; defaults are seed 000's.
+    """Architecture of the sequence VAE; defaults are the GRU sequence-VAE tutorial's.
 
     Args:
         data_shape: ``(T,)`` or ``(T, 1)``: one univariate sequence of T samples.
@@ -58,7 +58,7 @@ class SeqVAEConfig:
         hidden: GRU state sizes ``(encoder, decoder)`` (seed: 10 and 20).
         samples_per_step: frames the decoder emits per step (seed: 5).
         teacher_forcing: probability of feeding a true frame at each decoding step in training
-            (0 switches it off; the seed's example call uses 0.6).
+            (0 switches it off; the tutorial's example call uses 0.6).
         likelihood: ``gaussian`` (fixed scale; ``DEFAULT_SCALE`` unless set in
             ``likelihood_options``) or ``gaussian-learned`` (the decoder emits log sigma per sample).
         likelihood_options: the likelihood's options, e.g. ``{"scale": 0.05}``.
@@ -156,7 +156,7 @@ class SeqVAE(VAE):
         return self.guide_head(self.encoder(x.reshape(x.shape[0], -1)))
 
     def decode(self, z: torch.Tensor, length: Optional[int] = None) -> dist.TorchDistribution:
-        """p(x|z) over ``length`` samples (default T) for a chosen ``z`` (the seed's latent override);
+        """p(x|z) over ``length`` samples (default T) for a chosen ``z`` (the tutorial's latent override);
         no teacher forcing."""
         return self.likelihood.dist(self._params(z, self._length(length)))
 

@@ -1,6 +1,6 @@
 r"""Convolutional encoder and decoder for images (C, H, W). Nothing here knows about Pyro.
 
-The encoder is seed 004's: L blocks of conv(4x4, stride 2, padding 1) + batch norm + ReLU,
+The encoder is the convolutional-VAE interpolation tutorial's: L blocks of conv(4x4, stride 2, padding 1) + batch norm + ReLU,
 each halving the side (rounding down), so 32x32 -> 16 -> 8 -> 4 and 28x28 -> 14 -> 7 -> 3 for
 L = 3 [1, 2]. Its flattened feature map is the ``out_features`` vector every guide head of
 ``guides/`` reads. The decoder mirrors it: a linear map from z to the smallest feature map,
@@ -26,7 +26,7 @@ from torch import nn
 
 from zoo.nets.mlp import check_sizes
 
-KERNEL, STRIDE, PADDING = 4, 2, 1  # seed 004's conv(4x4, stride 2); padding 1 halves the side
+KERNEL, STRIDE, PADDING = 4, 2, 1  # the convolutional-VAE interpolation tutorial's conv(4x4, stride 2); padding 1 halves the side
 DECODER_OUTPUTS = ("linear", "tanh")
 
 
@@ -70,7 +70,7 @@ class ConvEncoder(nn.Module):
 
     Args:
         data_shape: ``(C, H, W)``; H and W at least ``2 ** len(channels)``.
-        channels: output channels of the conv blocks (seed 004: ch, 2 ch, 4 ch with ch = 32).
+        channels: output channels of the conv blocks (the convolutional-VAE interpolation tutorial: ch, 2 ch, 4 ch with ch = 32).
     """
 
     def __init__(self, data_shape: Sequence[int], channels: Sequence[int] = (32, 64, 128)):
@@ -96,7 +96,7 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """Maps ``z`` of shape ``(..., latent_dim)`` to likelihood parameters ``(..., num_params, C, H, W)``.
 
-    ``Linear(latent_dim, c_L h_L w_L)`` gives the smallest feature map (seed 004's first
+    ``Linear(latent_dim, c_L h_L w_L)`` gives the smallest feature map (the convolutional-VAE interpolation tutorial's first
     transposed convolution, on a 1x1 input with a kernel the size of that map, is the same
     linear map); transposed convolutions then double the side, with ``output_padding`` 1
     where the encoder rounded an odd side down (28 -> 14 -> 7 -> 3 comes back 3 -> 7 -> 14 -> 28).
@@ -107,7 +107,7 @@ class ConvDecoder(nn.Module):
         channels: the encoder's channels; the decoder runs through them in reverse.
         num_params: likelihood parameters per pixel (1: logits or mean; 2: mean and log-scale).
         output: ``"linear"``, or ``"tanh"`` to squash the first parameter (the mean) into
-            (-1, 1), seed 004's output layer for data scaled to [-1, 1].
+            (-1, 1), the convolutional-VAE interpolation tutorial's output layer for data scaled to [-1, 1].
     """
 
     def __init__(

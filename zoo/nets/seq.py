@@ -1,4 +1,4 @@
-r"""Recurrent ``torch.nn`` blocks for univariate sequences (seed 000). Nothing here knows about Pyro.
+r"""Recurrent ``torch.nn`` blocks for univariate sequences (the GRU sequence-VAE tutorial). Nothing here knows about Pyro.
 
 Encoder: a one-layer GRU [1] reads x_1..x_T; its last hidden state h_T is the sequence's
 feature vector, which a guide head (``guides/``) maps to q(z|x).
@@ -31,7 +31,7 @@ def teacher_steps(num_steps: int, p: float, generator: Optional[torch.Generator]
     """Which decoding steps feed the true previous frame: bools ``(num_steps,)``.
 
     Step 0 has no previous frame and never does; each later step does with probability ``p``,
-    independently (the seed's per-step coin). ``p == 0`` draws nothing, so switching teacher
+    independently (the tutorial's per-step coin). ``p == 0`` draws nothing, so switching teacher
     forcing off leaves the random stream exactly as in evaluation.
     """
     if not 0.0 <= p <= 1.0:

@@ -88,7 +88,7 @@ def plot_reconstructions(inputs: torch.Tensor, recons: torch.Tensor, path, title
 def plot_many_reconstructions(x: torch.Tensor, recons: torch.Tensor, path, ncols: int = 10,
                               title: Optional[str] = None) -> Path:
     """One input ``(C, H, W)`` beside ``k`` reconstructions ``(k, C, H, W)`` of it, z ~ q(z|x)
-    (seed 001); ``grid_figsize(ceil(k / ncols), ncols, extra_width=CELL * 1.5)`` inches."""
+    (the binarized-MNIST VAE tutorial); ``grid_figsize(ceil(k / ncols), ncols, extra_width=CELL * 1.5)`` inches."""
     k = recons.shape[0]
     nrows = math.ceil(k / ncols)
     fig = _figure(grid_figsize(nrows, ncols, extra_width=CELL * 1.5))
@@ -149,7 +149,7 @@ def plot_image_rows(rows: torch.Tensor, path, title: str, xlabel: str, row_label
 def plot_interpolations(images: torch.Tensor, path, row_labels: Optional[Sequence[str]] = None,
                         title: str = "Interpolation in latent space") -> Path:
     """Decoded codes along straight lines z(t) = (1 - t) z_0 + t z_1 (``zoo.evaluation.latent.interpolate``),
-    one path a row ``(R, steps, C, H, W)`` (seed 004)."""
+    one path a row ``(R, steps, C, H, W)`` (the convolutional-VAE interpolation tutorial)."""
     return plot_image_rows(images, path, title, xlabel=f"t = 0 to 1 in {images.shape[1]} steps, decoded mean",
                            row_labels=row_labels, ylabel="start to end")
 
@@ -157,7 +157,7 @@ def plot_interpolations(images: torch.Tensor, path, row_labels: Optional[Sequenc
 def plot_perturbations(images: torch.Tensor, path, row_labels: Optional[Sequence[str]] = None,
                        title: str = "Random perturbations around a code: decoder(z + eps), eps ~ N(0, I)") -> Path:
     """Per row ``(R, 1 + k, C, H, W)``: the decoded code, then ``k`` decoded perturbations of it
-    (``zoo.evaluation.latent.perturb``, seed 004)."""
+    (``zoo.evaluation.latent.perturb``, the convolutional-VAE interpolation tutorial)."""
     return plot_image_rows(images, path, title, xlabel="decoded code | decoded perturbations",
                            row_labels=row_labels, ylabel="code")
 

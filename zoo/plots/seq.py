@@ -17,6 +17,7 @@ import torch
 from matplotlib.figure import Figure
 from scipy.optimize import minimize_scalar
 
+from zoo._utils.contexts import evaluating, seeded
 from zoo.evaluation.latent import posterior_means
 from zoo.plots.images import DPI, plot_training_curves, project_2d
 
@@ -152,11 +153,8 @@ def write_figures(out, vae, inputs: torch.Tensor, history: Optional[List[dict]] 
     """The sequence figures of a run in ``out``: reconstructions, samples, latent traversals,
     training curves (with ``history``) and the latent scatter (with ``test`` and its ``factors``)."""
     out = Path(out)
-    was_training = vae.training
-    vae.eval()
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+    with evaluating(vae):
+        with seeded(seed):
             paths = [plot_sequence_reconstructions(inputs, vae.reconstruct(inputs, num_reconstructions),
                                                    out / "reconstructions.png"),
                      plot_generations(vae.sample(16), out / "samples.png"),
@@ -167,6 +165,4 @@ def write_figures(out, vae, inputs: torch.Tensor, history: Optional[List[dict]] 
             z = posterior_means(vae.encode, test)
             name = "frequency" if "frequency" in factors else next(iter(factors))
             paths.append(plot_latent_scatter(z, factors[name], out / "latent_scatter.png", label=name))
-    finally:
-        vae.train(was_training)
     return paths

@@ -109,9 +109,9 @@ def fit(
     """
     cfg = FitConfig(**config)
     positive_int("epochs", epochs)
-    _check_data(vae, train, "train", cfg.binarize)
+    check_data(vae, train, "train", cfg.binarize)
     if test is not None:
-        _check_data(vae, test, "test", cfg.binarize)
+        check_data(vae, test, "test", cfg.binarize)
     out = Path(out_dir) if out_dir is not None else None
     estimator = cfg.make_estimator(tuple(vae.data_shape))
     optimizer = make_optimizer(cfg.optimizer, trainable_parameters(vae, estimator), lr=cfg.lr)
@@ -198,7 +198,7 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(_epoch_seed(seed, epoch))
 
 
-def _check_data(vae, x, name: str, binarize: Optional[str]) -> None:
+def check_data(vae, x, name: str, binarize: Optional[str]) -> None:
     # Whatever the global validation flag: this one check stands in for all per-step checks.
     with pyro.validation_enabled(True):
         vae.check_input(x, name) if binarize is None else _check_probabilities(vae, x, name)

@@ -67,10 +67,19 @@ def test_estimator_options_reach_the_fit_config(tmp_path):
     assert (fit["estimator"], fit["num_particles"], fit["estimator_options"]) == ("renyi", 3, [["alpha", 0.5]])
 
 
-def test_grayscale_data_with_bernoulli_suggests_binarizing(tmp_path):
+def test_grayscale_data_with_bernoulli_and_no_binarization_suggests_binarizing(tmp_path):
     args = [a for a in TINY if a not in ("--binarize", "static")]
-    proc = vaezoo("train", *args, "--out", tmp_path / "run", check=False)
+    proc = vaezoo("train", *args, "--binarize", "none", "--out", tmp_path / "run", check=False)
     assert proc.returncode == 2 and "binarize" in proc.stderr
+    assert not (tmp_path / "run").exists()  # refused before the run directory was made
+
+
+def test_the_defaults_make_a_working_run(tmp_path):
+    """mnist5k is grayscale and the likelihood bernoulli: --binarize auto binarizes dynamically."""
+    args = [a for a in TINY if a not in ("--binarize", "static")]
+    vaezoo("train", *args, "--out", tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "data.json").read_text())["binarize"] == "dynamic"
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["fit"]["binarize"] == "dynamic"
 
 
 def test_bench_overhead_smoke(tmp_path):
