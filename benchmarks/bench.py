@@ -56,7 +56,7 @@ def cmd_bench(args) -> int:
     if args.dry_run:
         settings = runner.settings_for(suite, args.profile, args.seeds, overrides)
         configs = runner.plan(suite, settings, args.device)
-        print("settings: " + json.dumps(settings))
+        print("settings: " + json.dumps(runner.settings_dict(settings, args.profile)))
         print(f"{len(configs)} cells:", *(json.dumps(c) for c in configs), sep="\n")
         return 0
     check_device(args.device)

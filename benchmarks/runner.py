@@ -1,14 +1,7 @@
 """The benchmark runner: a suite's cells, run one by one into a resumable ``results.json``.
 
-A *suite* is a module (or any object) with
-
-    NAME       the suite's name, e.g. "estimators"
-    PROFILES   {"smoke": {...}, "quick": {...}, "paper": {...}}: settings as plain data,
-               with "seeds" (how many) and "description" (one line for the report)
-    DEVICES    the devices it can run on, e.g. ("cpu", "cuda")
-    cells(settings, seeds) -> [config dict, ...]   one per measurement, each with its "seed"
-    run_cell(config, context) -> result dict        the measurement (JSON-ready)
-    report(records, settings, out) -> (markdown, [png paths])
+A *suite* satisfies the :class:`benchmarks.suite.Suite` protocol: NAME, DEVICES, PROFILES (frozen
+settings dataclasses), ``cells``, ``run_cell`` and ``report``.
 
 A cell is identified by its config (canonical JSON): a config determines its numbers, so a
 cell whose record is already in ``results.json`` is skipped when the command is run again.
@@ -25,6 +18,7 @@ import shlex
 import subprocess
 import time
 from contextlib import contextmanager
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -34,6 +28,8 @@ from typing import Dict, List, Optional
 import torch
 from tqdm.auto import tqdm
 from zoo._utils.io import write_text
+
+from benchmarks.suite import Settings, Suite, override
 
 RESULTS, REPORT = "results.json", "report.md"
 FORMAT = 1
@@ -155,29 +151,27 @@ class Context:
         return tqdm(total=total, desc=desc, position=1, leave=False, disable=not self.progress, unit="step")
 
 
-def settings_for(suite, profile: str, seeds: Optional[int] = None, overrides: Optional[dict] = None) -> dict:
-    """The profile's settings with ``overrides`` (names must exist in the profile) and ``seeds``."""
+def settings_for(suite: Suite, profile: str, seeds: Optional[int] = None,
+                 overrides: Optional[dict] = None) -> Settings:
+    """The profile's settings (a frozen dataclass) with ``overrides`` and ``seeds`` replaced."""
     if profile not in suite.PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(suite.PROFILES)}")
-    settings = dict(suite.PROFILES[profile])
-    for name, value in (overrides or {}).items():
-        if name not in settings or name == "description":
-            choices = ", ".join(k for k in settings if k != "description")
-            raise ValueError(f"unknown setting {name!r} for the {suite.NAME} suite; choose from {choices}")
-        settings[name] = value
+    overrides = dict(overrides or {})
     if seeds is not None:
-        settings["seeds"] = seeds
-    if isinstance(settings["seeds"], bool) or not isinstance(settings["seeds"], int) or settings["seeds"] < 1:
-        raise ValueError(f"seeds must be a positive integer, got {settings['seeds']!r}")
-    settings["profile"] = profile
-    return settings
+        overrides["seeds"] = seeds
+    return override(suite.PROFILES[profile], overrides, suite.NAME)
 
 
-def plan(suite, settings: dict, device: str) -> List[dict]:
+def settings_dict(settings: Settings, profile: str, **extra) -> dict:
+    """The settings as plain data, for reports and ``--dry-run``."""
+    return {**dataclasses.asdict(settings), "profile": profile, **extra}
+
+
+def plan(suite: Suite, settings: Settings, device: str) -> List[dict]:
     """The suite's cells for ``settings``, as JSON round-tripped configs with the device."""
     if device.split(":")[0] not in suite.DEVICES:
         raise ValueError(f"the {suite.NAME} suite runs on {', '.join(suite.DEVICES)}; got device {device!r}")
-    configs = suite.cells(settings, list(range(settings["seeds"])))
+    configs = suite.cells(settings, list(range(settings.seeds)))
     return [json.loads(json.dumps(jsonable({**c, "device": device}))) for c in configs]
 
 
@@ -205,8 +199,8 @@ def run(suite, profile: str = "smoke", seeds: Optional[int] = None, out=None, de
             result = suite.run_cell(config, context)
             store.add(make_record(suite.NAME, profile, config, result, time.perf_counter() - start))
     records = [store.get(cell_key(suite.NAME, c)) for c in configs]
-    settings["command"] = command(suite.NAME, profile, settings["seeds"], out, device, overrides, threads)
-    markdown, figures = suite.report(records, settings, out)
+    cmd = command(suite.NAME, profile, settings.seeds, out, device, overrides, threads)
+    markdown, figures = suite.report(records, settings_dict(settings, profile, command=cmd), out)
     write_text(out / REPORT, markdown)
     return {"records": records, "ran": len(todo), "skipped": len(configs) - len(todo), "report": out / REPORT,
             "figures": figures}

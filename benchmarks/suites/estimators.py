@@ -20,6 +20,8 @@ from pathlib import Path
 
 from benchmarks import report as rep
 from benchmarks.suites import vae_cells
+from dataclasses import dataclass
+from typing import List
 
 NAME = "estimators"
 DEVICES = ("cpu", "cuda")
@@ -30,17 +32,25 @@ GRID = [["elbo", {}, [1, 5, 50]], ["elbo-stl", {}, [1]], ["iwae", {}, [5, 50]], 
         ["iwae-stl", {}, [5, 50]], ["renyi", {"alpha": 0.5}, [5, 50]], ["ciwae", {"beta": 0.5}, [5, 50]],
         ["miwae", {"num_groups": 5}, [10]], ["score", {}, [5]]]
 _NET = dict(hidden=[200, 200], latent_dim=50, activation="tanh", batch_size=100, lr=1e-3)  # [Burda et al., sec. 5]
+@dataclass(frozen=True)
+class EstimatorsSettings(vae_cells.VAESettings):
+    grid: List[list]  # [estimator, options, [K, ...]]
+    epochs: int
+    snr_batch: int
+    snr_draws: int
+    snr_ks: List[int]
+
 PROFILES = {
-    "smoke": dict(description="tiny: 300 embedded digits, 2 epochs, a 64-unit network, S = 50; checks the "
+    "smoke": EstimatorsSettings(description="tiny: 300 embedded digits, 2 epochs, a 64-unit network, S = 50; checks the "
                               "plumbing, not the estimators", dataset="mnist5k", binarize="static",
                   train_size=300, test_size=100, grid=[["elbo", {}, [1]], ["iwae", {}, [5]], ["iwae-dreg", {}, [5]]],
                   epochs=2, **{**_NET, "hidden": [64], "latent_dim": 8}, num_samples=50, ll_size=50, snr_batch=10,
                   snr_draws=5, snr_ks=[1, 5], seeds=1),
-    "quick": dict(description="binarized MNIST, the first 10,000 training images, 10 epochs (a short run: the "
+    "quick": EstimatorsSettings(description="binarized MNIST, the first 10,000 training images, 10 epochs (a short run: the "
                               "bounds are far from converged), S = 5000 on 500 test points",
                   dataset="binarized-mnist", binarize=None, train_size=10000, test_size=None, grid=GRID, epochs=10,
                   **_NET, num_samples=5000, ll_size=500, snr_batch=20, snr_draws=100, snr_ks=[1, 5, 50], seeds=2),
-    "paper": dict(description="binarized MNIST, all 50,000 training images, 100 epochs, S = 5000 on the whole "
+    "paper": EstimatorsSettings(description="binarized MNIST, all 50,000 training images, 100 epochs, S = 5000 on the whole "
                               "test set", dataset="binarized-mnist", binarize=None, train_size=None, test_size=None,
                   grid=GRID, epochs=100, **_NET, num_samples=5000, ll_size=10000, snr_batch=20, snr_draws=100,
                   snr_ks=[1, 5, 50], seeds=3),
@@ -49,10 +59,10 @@ _CELL_KEYS = ("dataset", "binarize", "train_size", "test_size", "epochs", "hidde
               "batch_size", "lr", "num_samples", "ll_size", "snr_batch", "snr_draws", "snr_ks")
 
 
-def cells(settings: dict, seeds) -> list:
-    common = {k: settings[k] for k in _CELL_KEYS}
+def cells(settings: EstimatorsSettings, seeds) -> list:
+    common = {k: getattr(settings, k) for k in _CELL_KEYS}
     return [{**common, "estimator": name, "estimator_options": options, "num_particles": k, "seed": seed}
-            for name, options, ks in settings["grid"] for k in ks for seed in seeds]
+            for name, options, ks in settings.grid for k in ks for seed in seeds]
 
 
 def run_cell(config: dict, context) -> dict:

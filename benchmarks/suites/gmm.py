@@ -16,19 +16,40 @@ from functools import lru_cache
 from pathlib import Path
 
 from benchmarks import report as rep
+from dataclasses import dataclass
+from typing import List
+from benchmarks.suite import Settings
 
 NAME = "gmm"
 DEVICES = ("cpu",)
 _BLOBS = dict(cluster_std=1.0, center_box=1.0, tol=1e-3, reg_covar=1e-6, max_iter=100, init="kmeans", threads=1)
+@dataclass(frozen=True)
+class GMMSettings(Settings):
+    n_samples: int
+    n_features: int
+    n_components: int
+    covariance_types: List[str]
+    repeats: int
+    iteration_rounds: int
+    svi_steps: int
+    svi_lr: float
+    cluster_std: float
+    center_box: float
+    tol: float
+    reg_covar: float
+    max_iter: int
+    init: str
+    threads: int
+
 PROFILES = {
-    "smoke": dict(description="2,000 points in 2-D, 3 components, 20 SVI steps", n_samples=2000, n_features=2,
+    "smoke": GMMSettings(description="2,000 points in 2-D, 3 components, 20 SVI steps", n_samples=2000, n_features=2,
                   n_components=3, covariance_types=["full", "diag"], repeats=1, iteration_rounds=2, svi_steps=20,
                   svi_lr=0.05, **_BLOBS, seeds=1),
-    "quick": dict(description="200,000 points in 16-D, 16 components (the `vaezoo gmm --benchmark` default), "
+    "quick": GMMSettings(description="200,000 points in 16-D, 16 components (the `vaezoo gmm --benchmark` default), "
                               "20 SVI steps (seconds each on a CPU at this size)", n_samples=200_000, n_features=16,
                   n_components=16, covariance_types=["full", "diag"], repeats=2, iteration_rounds=5, svi_steps=20,
                   svi_lr=0.05, **_BLOBS, seeds=2),
-    "paper": dict(description="200,000 points in 16-D, 16 components, 5 timed fits, 200 SVI steps",
+    "paper": GMMSettings(description="200,000 points in 16-D, 16 components, 5 timed fits, 200 SVI steps",
                   n_samples=200_000, n_features=16, n_components=16, covariance_types=["full", "diag"], repeats=5,
                   iteration_rounds=10, svi_steps=200, svi_lr=0.05, **_BLOBS, seeds=5),
 }
@@ -36,9 +57,9 @@ _CELL_KEYS = ("n_samples", "n_features", "n_components", "repeats", "iteration_r
               *_BLOBS)
 
 
-def cells(settings: dict, seeds) -> list:
-    common = {k: settings[k] for k in _CELL_KEYS}
-    return [{**common, "covariance_type": cov, "seed": seed} for cov in settings["covariance_types"] for seed in seeds]
+def cells(settings: GMMSettings, seeds) -> list:
+    common = {k: getattr(settings, k) for k in _CELL_KEYS}
+    return [{**common, "covariance_type": cov, "seed": seed} for cov in settings.covariance_types for seed in seeds]
 
 
 def run_cell(config: dict, context) -> dict:

@@ -20,21 +20,28 @@ from pathlib import Path
 
 from benchmarks import report as rep
 from benchmarks.suites import vae_cells
+from dataclasses import dataclass
+from typing import List
 
 NAME = "guides"
 DEVICES = ("cpu", "cuda")
 GUIDES = ["diagonal", "full-rank", "planar:10", "radial:10", "iaf:2", "sylvester:4"]
 _NET = dict(hidden=[200, 200], latent_dim=50, activation="tanh", batch_size=100, lr=1e-3)
+@dataclass(frozen=True)
+class GuidesSettings(vae_cells.VAESettings):
+    guides: List[str]
+    epochs: int
+
 PROFILES = {
-    "smoke": dict(description="tiny: 300 embedded digits, 2 epochs, a 64-unit network, S = 50; checks the "
+    "smoke": GuidesSettings(description="tiny: 300 embedded digits, 2 epochs, a 64-unit network, S = 50; checks the "
                               "plumbing, not the guides", dataset="mnist5k", binarize="static", train_size=300,
                   test_size=100, guides=["diagonal", "full-rank", "planar:2", "radial:2", "iaf:1", "sylvester:2"],
                   epochs=2, **{**_NET, "hidden": [64], "latent_dim": 8}, num_samples=50, ll_size=50, seeds=1),
-    "quick": dict(description="binarized MNIST, the first 10,000 training images, 10 epochs (a short run), "
+    "quick": GuidesSettings(description="binarized MNIST, the first 10,000 training images, 10 epochs (a short run), "
                               "S = 5000 on 500 test points", dataset="binarized-mnist", binarize=None,
                   train_size=10000, test_size=None, guides=GUIDES, epochs=10, **_NET, num_samples=5000,
                   ll_size=500, seeds=2),
-    "paper": dict(description="binarized MNIST, all 50,000 training images, 100 epochs, S = 5000 on the whole "
+    "paper": GuidesSettings(description="binarized MNIST, all 50,000 training images, 100 epochs, S = 5000 on the whole "
                               "test set", dataset="binarized-mnist", binarize=None, train_size=None, test_size=None,
                   guides=GUIDES, epochs=100, **_NET, num_samples=5000, ll_size=10000, seeds=3),
 }
@@ -42,10 +49,10 @@ _CELL_KEYS = ("dataset", "binarize", "train_size", "test_size", "epochs", "hidde
               "batch_size", "lr", "num_samples", "ll_size")
 
 
-def cells(settings: dict, seeds) -> list:
-    common = {k: settings[k] for k in _CELL_KEYS}
+def cells(settings: GuidesSettings, seeds) -> list:
+    common = {k: getattr(settings, k) for k in _CELL_KEYS}
     return [{**common, "guide": guide, "estimator": "elbo", "num_particles": 1, "seed": seed}
-            for guide in settings["guides"] for seed in seeds]
+            for guide in settings.guides for seed in seeds]
 
 
 def run_cell(config: dict, context) -> dict:

@@ -16,6 +16,9 @@ import torch
 from benchmarks import report as rep
 from benchmarks.reference import TorchVAE, mean_elbo, train_epoch
 from benchmarks.report import DASH
+from dataclasses import dataclass
+from typing import List, Optional
+from benchmarks.suite import Settings
 
 
 def _zoo_epoch(vae, train, test, epoch, run_dir, args) -> dict:
@@ -86,15 +89,29 @@ def step_ratios(vae, ref, x: torch.Tensor, args, rounds: int = 30, steps: int = 
 NAME = "overhead"
 DEVICES = ("cpu",)  # the hand-written loop draws its noise with a CPU generator
 _SETUP = dict(hidden=[200, 200], latent_dim=50, batch_size=100, lr=1e-3)  # the IWAE paper's 1-layer network
+@dataclass(frozen=True)
+class OverheadSettings(Settings):
+    dataset: str
+    binarize: Optional[str]
+    train_size: Optional[int]
+    test_size: Optional[int]
+    objectives: List[list]  # [estimator, K]
+    epochs: int
+    step_rounds: int
+    hidden: List[int]
+    latent_dim: int
+    batch_size: int
+    lr: float
+
 PROFILES = {
-    "smoke": dict(description="tiny: 200 embedded digits, 2 epochs, a 32-unit network, 3 rounds of step timing",
+    "smoke": OverheadSettings(description="tiny: 200 embedded digits, 2 epochs, a 32-unit network, 3 rounds of step timing",
                   dataset="mnist5k", binarize="static", train_size=200, test_size=100,
                   objectives=[["elbo", 1], ["iwae", 5]], epochs=2, step_rounds=3,
                   **{**_SETUP, "hidden": [32], "latent_dim": 4}, seeds=1),
-    "quick": dict(description="binarized MNIST, all 50,000 training images, 3 epochs of each, 30 rounds of step "
+    "quick": OverheadSettings(description="binarized MNIST, all 50,000 training images, 3 epochs of each, 30 rounds of step "
                               "timing", dataset="binarized-mnist", binarize=None, train_size=None, test_size=None,
                   objectives=[["elbo", 1], ["iwae", 50]], epochs=3, step_rounds=30, **_SETUP, seeds=1),
-    "paper": dict(description="binarized MNIST, all 50,000 training images, 10 epochs of each, 50 rounds of step "
+    "paper": OverheadSettings(description="binarized MNIST, all 50,000 training images, 10 epochs of each, 50 rounds of step "
                               "timing", dataset="binarized-mnist", binarize=None, train_size=None, test_size=None,
                   objectives=[["elbo", 1], ["elbo-kl", 1], ["iwae", 50]], epochs=10, step_rounds=50, **_SETUP,
                   seeds=3),
@@ -102,10 +119,10 @@ PROFILES = {
 _CELL_KEYS = ("dataset", "binarize", "train_size", "test_size", "epochs", "step_rounds", *_SETUP)
 
 
-def cells(settings: dict, seeds) -> list:
-    common = {k: settings[k] for k in _CELL_KEYS}
+def cells(settings: OverheadSettings, seeds) -> list:
+    common = {k: getattr(settings, k) for k in _CELL_KEYS}
     return [{**common, "estimator": name, "num_particles": k, "seed": seed}
-            for name, k in settings["objectives"] for seed in seeds]
+            for name, k in settings.objectives for seed in seeds]
 
 
 def run_cell(config: dict, context) -> dict:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from benchmarks import report as rep
 from benchmarks.suites import vae_cells
+from dataclasses import dataclass
+from typing import List
 
 NAME = "paper"
 DEVICES = ("cpu", "cuda")
@@ -32,18 +34,24 @@ PUBLISHED = {("VAE", 1): (86.76, BURDA), ("VAE", 5): (86.47, BURDA), ("VAE", 50)
 MODELS = [["VAE", 1], ["VAE", 5], ["VAE", 50], ["IWAE", 5], ["IWAE", 50], ["planar", 10], ["planar", 20],
           ["planar", 40]]
 _NET = dict(hidden=[200, 200], latent_dim=50, activation="tanh", schedule="burda", lr=1e-3)  # [1, sec. 5]
+@dataclass(frozen=True)
+class PaperSettings(vae_cells.VAESettings):
+    models: List[list]  # [row name, K]
+    schedule: str
+    num_stages: int
+
 PROFILES = {
-    "smoke": dict(description="tiny: 300 embedded digits, the first 2 stages of the schedule (4 epochs), a "
+    "smoke": PaperSettings(description="tiny: 300 embedded digits, the first 2 stages of the schedule (4 epochs), a "
                               "64-unit network, S = 50; checks the plumbing", dataset="mnist5k", binarize="dynamic",
                   train_size=300, test_size=100, models=[["VAE", 1], ["VAE", 5], ["IWAE", 5], ["planar", 2]],
                   **{**_NET, "hidden": [64], "latent_dim": 8}, num_stages=2, batch_size=20, num_samples=50,
                   ll_size=50, seeds=1),
-    "quick": dict(description="MNIST, dynamic binarization, the first 2 of the 8 stages of the schedule: 4 epochs "
+    "quick": PaperSettings(description="MNIST, dynamic binarization, the first 2 of the 8 stages of the schedule: 4 epochs "
                               "instead of 3280, so the numbers are far from the published ones; S = 5000 on "
                               "1000 test points", dataset="mnist", binarize="dynamic", train_size=None,
                   test_size=None, models=MODELS, **_NET, num_stages=2, batch_size=20, num_samples=5000,
                   ll_size=1000, seeds=1),
-    "paper": dict(description="MNIST, dynamic binarization, the full schedule of Burda et al. (3280 epochs, "
+    "paper": PaperSettings(description="MNIST, dynamic binarization, the full schedule of Burda et al. (3280 epochs, "
                               "batch 20), S = 5000 on the whole test set", dataset="mnist", binarize="dynamic",
                   train_size=None, test_size=None, models=MODELS, **_NET, num_stages=8, batch_size=20,
                   num_samples=5000, ll_size=10000, seeds=1),
@@ -63,10 +71,10 @@ def _objective(model: str, k: int) -> dict:
     raise ValueError(f"unknown model {model!r} in the paper suite; choose from VAE, IWAE, planar")
 
 
-def cells(settings: dict, seeds) -> list:
-    common = {k: settings[k] for k in _CELL_KEYS}
+def cells(settings: PaperSettings, seeds) -> list:
+    common = {k: getattr(settings, k) for k in _CELL_KEYS}
     return [{**common, "model": model, "k": k, **_objective(model, k), "seed": seed}
-            for model, k in settings["models"] for seed in seeds]
+            for model, k in settings.models for seed in seeds]
 
 
 def run_cell(config: dict, context) -> dict:

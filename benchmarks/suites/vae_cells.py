@@ -18,11 +18,31 @@ References:
         arXiv:1802.02538
 """
 import statistics
+from dataclasses import dataclass
 import time
 from functools import lru_cache
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
+
+from benchmarks.suite import Settings
+
+@dataclass(frozen=True)
+class VAESettings(Settings):
+    """Data, network and evaluation settings shared by the VAE suites (estimators, guides, paper)."""
+
+    dataset: str
+    binarize: Optional[str]
+    train_size: Optional[int]
+    test_size: Optional[int]
+    hidden: List[int]
+    latent_dim: int
+    activation: str
+    batch_size: int
+    lr: float
+    num_samples: int
+    ll_size: int
+
 
 DATA_SEED = 0  # the static binarization (and the test draw of dynamic runs): the same data for every cell
 HISTORY_KEYS = ("epoch", "lr", "loss", "train_elbo", "test_elbo", "test_kl", "train_time_s")

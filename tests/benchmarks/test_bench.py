@@ -4,6 +4,7 @@ The five smoke runs start together (one torch thread each) in a module fixture; 
 what they wrote. The runner tests use a fake suite, so they check the skip logic, the atomic
 writes and the mean ± std arithmetic without training anything.
 """
+import importlib
 import json
 import math
 import os
@@ -17,6 +18,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks import bench, report, runner
+from dataclasses import dataclass
+
+from benchmarks.suite import Settings, Suite
 from zoo import cli
 from zoo._utils import io
 
@@ -169,15 +173,20 @@ def test_dry_run_lists_settings_and_cells(capsys):
 # ---- the runner, on a fake suite ----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FakeSettings(Settings):
+    n: int
+
+
 class FakeSuite:
     NAME, DEVICES = "fake", ("cpu",)
-    PROFILES = {"smoke": {"description": "fake", "n": 3, "seeds": 2}}
+    PROFILES = {"smoke": FakeSettings(description="fake", n=3, seeds=2)}
 
     def __init__(self, fail_at=None):
         self.calls, self.fail_at = [], fail_at
 
     def cells(self, settings, seeds):
-        return [{"i": i, "seed": s} for i in range(settings["n"]) for s in seeds]
+        return [{"i": i, "seed": s} for i in range(settings.n) for s in seeds]
 
     def run_cell(self, config, context):
         if len(self.calls) == self.fail_at:
@@ -288,10 +297,35 @@ def test_no_git_means_no_commit(monkeypatch):
 
 def test_settings_and_command():
     settings = runner.settings_for(FakeSuite(), "smoke", seeds=4, overrides={"n": 1})
-    assert (settings["n"], settings["seeds"], settings["profile"]) == (1, 4, "smoke")
+    assert (settings.n, settings.seeds) == (1, 4)
+    assert runner.settings_dict(settings, "smoke") == {"description": "fake", "seeds": 4, "n": 1, "profile": "smoke"}
     with pytest.raises(ValueError, match="unknown profile 'fast'; choose from smoke"):
         runner.settings_for(FakeSuite(), "fast")
+    with pytest.raises(ValueError, match="unknown setting 'm' for the fake suite; choose from n, seeds"):
+        runner.settings_for(FakeSuite(), "smoke", overrides={"m": 1})
+    with pytest.raises(ValueError, match="setting 'n' must be int, got 'three'"):
+        runner.settings_for(FakeSuite(), "smoke", overrides={"n": "three"})
+    with pytest.raises(ValueError, match="seeds must be a positive integer, got 0"):
+        runner.settings_for(FakeSuite(), "smoke", seeds=0)
     cmd = runner.command("guides", "quick", 2, "bench/g", "cuda", {"guides": ["diagonal", "planar:4"]})
     assert cmd == "vaezoo bench guides --profile quick --seeds 2 --out bench/g --device cuda " \
                   "--set 'guides=[\"diagonal\",\"planar:4\"]'"
     assert bench._setting("epochs=20") == ("epochs", 20) and bench._setting("binarize=null") == ("binarize", None)
+
+
+def test_every_suite_satisfies_the_protocol_with_typed_profiles():
+    import dataclasses
+    import typing
+
+    from benchmarks.suite import conforms
+
+    for name in bench.SUITES:
+        suite = importlib.import_module(bench.SUITES[name])
+        assert isinstance(suite, Suite), name
+        assert set(suite.PROFILES) == set(runner.PROFILES), name
+        for profile in suite.PROFILES.values():
+            assert dataclasses.is_dataclass(profile) and isinstance(profile, Settings)
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                profile.seeds = 9
+            hints = typing.get_type_hints(type(profile))
+            assert all(conforms(getattr(profile, f.name), hints[f.name]) for f in dataclasses.fields(profile))
