@@ -16,7 +16,7 @@ ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError)
 
 
 def _parser() -> argparse.ArgumentParser:
-    from zoo.cli import evaluation, listing, sample
+    from zoo.cli import evaluation, listing, plot, sample
 
     parser = argparse.ArgumentParser(prog="vaezoo", description="Variational autoencoders as Pyro model/guide pairs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("train", help="train a model (vaezoo train --help)", add_help=False)
     sample.add_parser(sub)
     evaluation.add_parser(sub)
+    plot.add_parser(sub)
     for command in entry_points(group=COMMANDS):
         command.load()(sub)
     return parser

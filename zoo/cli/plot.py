@@ -1,0 +1,120 @@
+"""``vaezoo plot RUN_DIR``: every figure of a run, as PNG in the run directory."""
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from zoo.cli.evaluation import EVAL_FILE, load_test_split
+
+# Pairs of classes whose mean codes the interpolation figure joins (1 and 8 first, as in the
+# convolutional-VAE interpolation tutorial).
+CLASS_PAIRS = ((1, 8), (0, 6), (3, 5), (4, 9), (2, 7))
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("plot", help="write every figure of a run (PNG) and print their paths")
+    p.add_argument("run_dir")
+    p.add_argument("--test-size", type=int, default=None, help="the first N test points (default: the run's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-root", default=None)
+    p.set_defaults(run=cmd_plot)
+
+
+def cmd_plot(args) -> int:
+    import zoo
+
+    run = Path(args.run_dir)
+    vae = zoo.load(run)
+    x, labels = load_test_split(run, args.data_root, args.test_size)
+    result = _fresh_eval(run)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(args.seed)
+        paths = _sample_figures(run, vae, x, result) + _latent_figures(run, vae, x, labels)
+    if result is not None and result["per_datapoint"].get("khat"):
+        from zoo import plots
+
+        khat = torch.tensor([-math.inf if v is None else v for v in result["per_datapoint"]["khat"]])
+        paths.append(plots.plot_khat_histogram(khat, run / "khat_histogram.png",
+                                               title=f"PSIS k-hat per test point, S={result['num_samples']}"))
+    elif vae.config.get("model") == "ae":
+        print("the autoencoder has no log-likelihood, so no k-hat histogram")
+    else:
+        print(f"no current {EVAL_FILE}: run `vaezoo eval {run}` first for the k-hat histogram")
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def _fresh_eval(run: Path):
+    """eval.json if it was written after the checkpoint (a retrained run makes it stale)."""
+    path, checkpoint = run / EVAL_FILE, run / "checkpoint.pt"
+    if not path.exists() or path.stat().st_mtime < checkpoint.stat().st_mtime:
+        return None
+    return json.loads(path.read_text())
+
+
+@torch.no_grad()
+def _sample_figures(run: Path, vae, x, result) -> list:
+    from zoo import plots
+
+    history = json.loads((run / "history.json").read_text()) if (run / "history.json").exists() else []
+    inputs = x[torch.linspace(0, x.shape[0] - 1, min(8, x.shape[0])).long()]
+    paths = [plots.plot_samples(vae.sample(100), run / "samples.png",
+                                title="Samples from the prior" if vae.config.get("model") != "ae" else
+                                "Decoded latent noise z ~ N(0, I) (an autoencoder has no prior)"),
+             plots.plot_reconstructions(inputs, vae.reconstruct(inputs, 9), run / "reconstructions.png"),
+             plots.plot_many_reconstructions(inputs[0], vae.reconstruct(inputs[:1], 30)[:, 0],
+                                             run / "reconstructions_one_input.png")]
+    if history:
+        ll = result["log_likelihood"] if result else None
+        paths.append(plots.plot_training_curves(history, run / "training_curves.png", log_likelihood=ll,
+                                                num_samples=result["num_samples"] if result else None,
+                                                title=f"{vae.config.get('model')} training curves"))
+    return paths
+
+
+@torch.no_grad()
+def _latent_figures(run: Path, vae, x, labels) -> list:
+    from zoo import plots
+    from zoo.evaluation import latent
+
+    codes = latent.posterior_means(vae.encode, x)
+    ends = torch.linspace(0, x.shape[0] - 1, min(10, x.shape[0])).long()
+    pairs = [(int(a), int(b)) for a, b in zip(ends[0::2], ends[1::2])]
+    rows = torch.stack([vae.generate(latent.interpolate(codes[a], codes[b], 10)) for a, b in pairs])
+    paths = [plots.plot_interpolations(rows, run / "interpolation_inputs.png", [f"#{a} to #{b}" for a, b in pairs],
+                                       title="Interpolation between the codes E[z|x] of two test inputs")]
+    centres = codes[ends[:6]]
+    perturbed = torch.stack([torch.cat([c[None], latent.perturb(c, 9)]) for c in centres])
+    paths.append(plots.plot_perturbations(vae.generate(perturbed), run / "perturbations.png",
+                                          [f"#{int(i)}" for i in ends[:6]]))
+    keep = torch.arange(min(2000, x.shape[0]))
+    paths.append(plots.plot_latent_scatter(codes[keep], run / "latent_scatter.png",
+                                           labels[keep] if labels is not None else None,
+                                           title=f"Posterior means E[z|x] of {len(keep)} test points"))
+    if labels is not None:
+        paths += _class_figures(run, vae, codes, labels)
+    else:
+        print("the dataset has no labels: no class-mean figures")
+    return paths
+
+
+@torch.no_grad()
+def _class_figures(run: Path, vae, codes, labels) -> list:
+    from zoo import plots
+    from zoo.evaluation import latent
+
+    classes, means = latent.class_means(codes, labels)
+    index = {int(c): i for i, c in enumerate(classes)}
+    pairs = [p for p in CLASS_PAIRS if p[0] in index and p[1] in index] or \
+        [(int(a), int(b)) for a, b in zip(classes[:-1], classes[1:])][:5]
+    decoded = vae.generate(means)[None]
+    paths = [plots.plot_image_rows(decoded, run / "class_means.png", title="Decoded class-mean codes",
+                                   xlabel="class " + " ".join(str(int(c)) for c in classes), row_labels=["mean"])]
+    if pairs:
+        rows = torch.stack([vae.generate(latent.interpolate(means[index[a]], means[index[b]], 10)) for a, b in pairs])
+        paths.append(plots.plot_interpolations(rows, run / "interpolation_class_means.png",
+                                               [f"{a} to {b}" for a, b in pairs],
+                                               title="Interpolation between class-mean codes"))
+    return paths
