@@ -22,7 +22,7 @@ from zoo.models import (
     build,
     list_models,
 )
-from zoo.training import FitConfig, fit, load
+from zoo.training import CheckpointError, FitConfig, TrainingDiverged, fit, load
 
 from guides import list_guides
 
@@ -35,6 +35,8 @@ __all__ = [
     "SeqVAEConfig",
     "KLWarmup",
     "FitConfig",
+    "CheckpointError",
+    "TrainingDiverged",
     "GaussianMixtureEM",
     "LinearGaussian",
     "build",

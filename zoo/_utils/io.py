@@ -1,10 +1,14 @@
 """Atomic file writes: a reader sees the old file or the new one, never a partial one."""
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
+
+# Seconds every write waits between its temporary file and the rename (fault-injection tests only).
+_STALL = float(os.environ.get("VAEZOO_TEST_STALL_WRITES", "0") or 0)
 
 
 def atomic_write(path, write: Callable[[Path], None]) -> Path:
@@ -20,6 +24,8 @@ def atomic_write(path, write: Callable[[Path], None]) -> Path:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        if _STALL:  # fault-injection tests: a window in which to kill the writer
+            time.sleep(_STALL)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -29,6 +35,15 @@ def atomic_write(path, write: Callable[[Path], None]) -> Path:
     finally:
         os.close(fd)
     return path
+
+
+def read_json(path, fix: str = "restore it or start again with --overwrite"):
+    """The JSON in ``path``; a damaged file gives one line naming it, what is wrong and ``fix``."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is damaged (not valid JSON: {e}); {fix}") from None
 
 
 def write_json(path, obj: Any, indent: int = 2) -> Path:

@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from zoo.training import TrainingDiverged
+
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv else None
     try:
@@ -44,6 +46,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ERRORS as e:
         print(f"vaezoo {command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # e.g. a full disk: the files written before are intact (atomic writes)
+        print(f"vaezoo {command}: error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}; the files "
+              "written before are intact", file=sys.stderr)
+        return 2
+    except TrainingDiverged as e:
+        print(f"vaezoo {command}: error: {e}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("\ninterrupted: finished work is saved; run the same command (train: with --resume) to go on",
               file=sys.stderr)

@@ -4,7 +4,6 @@ It reads the run's ``data.json`` to reload the test split it was trained with, a
 also time the point-by-point computation of pythae's ``get_nll`` (one datapoint at a time, its
 S particles as one batch of copies of it, plain torch) on the first ``--pointwise`` points.
 """
-import json
 import math
 import resource
 import statistics
@@ -12,7 +11,7 @@ import time
 from pathlib import Path
 
 import torch
-from zoo._utils.io import write_json
+from zoo._utils.io import read_json, write_json
 
 EVAL_FILE = "eval.json"
 
@@ -51,7 +50,7 @@ def load_test_split(run: Path, data_root=None, test_size=None):
     path = run / "data.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: cannot tell which data the run used")
-    spec = json.loads(path.read_text())
+    spec = read_json(path)
     binarize = spec["binarize"] if spec["binarize"] in ("static", "threshold") else None
     ds = zoo.data.load(spec["dataset"], data_root or spec.get("data_root"), download=spec.get("download", False),
                        binarize=binarize, seed=spec["seed"])

@@ -1,10 +1,10 @@
 """``vaezoo plot RUN_DIR``: every figure of a run, as PNG in the run directory."""
-import json
 import math
 from pathlib import Path
 
 import torch
 
+from zoo._utils.io import read_json
 from zoo.cli.evaluation import EVAL_FILE, load_test_split
 
 # Pairs of classes whose mean codes the interpolation figure joins (1 and 8 first, as in the
@@ -51,14 +51,14 @@ def _fresh_eval(run: Path):
     path, checkpoint = run / EVAL_FILE, run / "checkpoint.pt"
     if not path.exists() or path.stat().st_mtime < checkpoint.stat().st_mtime:
         return None
-    return json.loads(path.read_text())
+    return read_json(path)
 
 
 @torch.no_grad()
 def _sample_figures(run: Path, vae, x, result) -> list:
     from zoo import plots
 
-    history = json.loads((run / "history.json").read_text()) if (run / "history.json").exists() else []
+    history = read_json(run / "history.json") if (run / "history.json").exists() else []
     inputs = x[torch.linspace(0, x.shape[0] - 1, min(8, x.shape[0])).long()]
     paths = [plots.plot_samples(vae.sample(100), run / "samples.png",
                                 title="Samples from the prior" if vae.config.get("model") != "ae" else

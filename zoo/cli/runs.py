@@ -3,7 +3,7 @@ from pathlib import Path
 
 import torch
 
-RUN_FILES = ("checkpoint.pt", "history.json", "config.json", "data.json", "samples.png",
+RUN_FILES = ("checkpoint.pt", "checkpoint.prev.pt", "history.json", "config.json", "data.json", "samples.png",
              "reconstructions.png", "training_curves.png")
 DATA_FILE = "data.json"
 

@@ -1,7 +1,7 @@
 """``vaezoo sample RUN_DIR``: samples.png and reconstructions.png for a run."""
-import json
 from pathlib import Path
 
+from zoo._utils.io import read_json
 from zoo.cli.runs import DATA_FILE, figure_inputs, load_data, write_figures
 
 
@@ -23,11 +23,11 @@ def run(args) -> int:
     vae = zoo.load(run_dir)
     if not (run_dir / DATA_FILE).exists():
         raise FileNotFoundError(f"{run_dir / DATA_FILE} is missing: cannot tell which data the run used")
-    spec = json.loads((run_dir / DATA_FILE).read_text())
+    spec = read_json(run_dir / DATA_FILE)
     if args.data_root:
         spec["data_root"] = args.data_root
     _, test = load_data(spec)
-    history = json.loads((run_dir / "history.json").read_text()) if (run_dir / "history.json").exists() else []
+    history = read_json(run_dir / "history.json") if (run_dir / "history.json").exists() else []
     write_figures(run_dir, vae, figure_inputs(test, spec, args.num_inputs), history, args.seed,
                   args.num_samples, args.num_reconstructions)
     return 0

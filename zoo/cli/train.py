@@ -17,13 +17,14 @@ from jsonargparse import ActionConfigFile
 from jsonargparse.typing import PositiveFloat, PositiveInt
 
 from zoo import data as zoo_data, estimators
-from zoo._utils.io import write_json
+from zoo._utils.io import read_json, write_json
 from zoo._utils.options import parse_assignment
 from zoo.cli.parser import Parser, one_line
 from zoo.cli.runs import DATA_FILE, RUN_FILES, figure_inputs, load_data, write_figures
 from zoo.models import VAEConfig, list_models
 from zoo.models.conv_vae import ConvVAEConfig
 from zoo.training import FitConfig, fit
+from zoo.training.checkpoint import CONFIG, refuse_changes
 from zoo.training.fit import check_data
 from zoo.training.optim import OPTIMIZERS
 
@@ -103,7 +104,21 @@ def parse(argv: List[str]) -> "TrainArgs":
         ns = p.parse_args(argv)
     except Exception as e:  # jsonargparse's errors: unknown keys, wrong types, bad values
         raise ValueError(_explain(one_line(e))) from None
-    return TrainArgs(**{n: ns[n] for n, _, _, _ in FIELDS})
+    return TrainArgs(**{n: _plain(ns[n]) for n, _, _, _ in FIELDS})
+
+
+def _plain(value):
+    """jsonargparse's restricted numbers (``PositiveInt`` ...) as plain ints and floats, so that
+    configs and checkpoints hold plain Python values only."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
 
 
 def _explain(message: str) -> str:
@@ -143,10 +158,13 @@ def run(args) -> int:
     cfg = FitConfig(**fit_options)
     for name, x in (("train", train), ("test", test)):
         check_data(vae, x, name, cfg.binarize)
-    out = _prepare_out(args)
+    out = Path(args.out or f"runs/{args.model}-{args.dataset}-seed{args.seed}")
+    if args.resume:
+        _check_resume(out, spec, vae, cfg)
+    out = _prepare_out(args, out)
     write_json(out / DATA_FILE, spec)
     history = fit(vae, train, test=test, epochs=args.epochs, out_dir=out, resume=args.resume,
-                  progress=not args.no_progress, **fit_options)
+                  overwrite=args.overwrite, progress=not args.no_progress, **fit_options)
     last = history[-1]
     kl = f", test KL {last['test_kl']:.2f}" if "test_kl" in last else ""
     print(f"epoch {last['epoch']}: train ELBO {last['train_elbo']:.2f}, test ELBO {last['test_elbo']:.2f}{kl} "
@@ -179,8 +197,17 @@ def _model_options(args, data_shape) -> dict:
     return {**options, "hidden": tuple(args.hidden), "activation": args.activation}
 
 
-def _prepare_out(args) -> Path:
-    out = Path(args.out or f"runs/{args.model}-{args.dataset}-seed{args.seed}")
+def _check_resume(out: Path, spec: dict, vae, cfg) -> None:
+    """Refuse a resume whose data, model or fit settings differ from the run's, naming each field."""
+    if (out / DATA_FILE).exists():
+        refuse_changes(f"cannot resume {out}", "data", read_json(out / DATA_FILE, "run with --overwrite"), spec)
+    if (out / CONFIG).exists():
+        saved = read_json(out / CONFIG, "run with --overwrite")
+        refuse_changes(f"cannot resume {out}", "model", saved.get("model", {}), vae.config)
+        refuse_changes(f"cannot resume {out}", "fit", saved.get("fit", {}), dataclasses.asdict(cfg))
+
+
+def _prepare_out(args, out: Path) -> Path:
     if out.exists() and any(out.iterdir()) and not (args.resume or args.overwrite):
         raise FileExistsError(f"--out {out} already holds a run; pass --resume to continue it or --overwrite to replace it")
     if args.overwrite:  # also what eval and plot derived from the old run

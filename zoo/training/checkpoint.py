@@ -2,9 +2,16 @@
 
 ``checkpoint.pt`` holds the model's, the estimator's (for estimators with state, e.g. the
 score function's running baseline) and the optimizer's ``state_dict``, the configs, the epoch
-and the history. The random draws of an epoch depend only on ``(seed, epoch)``
-(``zoo.training.fit``), so no RNG state is stored. Every file is written atomically.
+and the history: tensors and plain Python values only, so it loads with
+``torch.load(weights_only=True)`` and a checkpoint carrying anything else (code to run) is
+refused before any of it runs. The random draws of an epoch depend only on ``(seed, epoch)``
+(``zoo.training.fit``), so no RNG state is stored.
+
+Every file is written atomically; the checkpoint it replaces is kept as ``checkpoint.prev.pt``,
+and a run whose ``checkpoint.pt`` is missing or damaged resumes from that one (saying so).
 """
+import os
+import pickle
 from dataclasses import asdict
 from pathlib import Path
 from typing import List, Optional
@@ -12,17 +19,22 @@ from typing import List, Optional
 import torch
 from tqdm.auto import tqdm
 
-from zoo._utils.io import torch_save, write_json
+from zoo._utils.io import atomic_write, write_json
 from zoo.models import build
 
 CHECKPOINT = "checkpoint.pt"
+PREVIOUS = "checkpoint.prev.pt"
 HISTORY = "history.json"
 CONFIG = "config.json"
 FORMAT = 2
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: damaged, of an old format, or holding unsafe objects."""
+
+
 def save(out: Path, vae, estimator, optimizer, cfg, history: List[dict]) -> None:
-    """Write ``checkpoint.pt`` and ``history.json`` in ``out`` (atomically)."""
+    """Write ``checkpoint.pt`` (the one before becomes ``checkpoint.prev.pt``) and ``history.json``."""
     state = {
         "format": FORMAT,
         "model_config": vae.config,
@@ -33,32 +45,74 @@ def save(out: Path, vae, estimator, optimizer, cfg, history: List[dict]) -> None
         "optim": optimizer.state_dict(),
         "history": history,
     }
-    torch_save(out / CHECKPOINT, state)
+
+    def write(tmp: Path) -> None:
+        torch.save(state, tmp)
+        if (out / CHECKPOINT).exists():  # the new one is complete on disk: keep the old one as prev
+            os.replace(out / CHECKPOINT, out / PREVIOUS)
+
+    atomic_write(out / CHECKPOINT, write)
     write_json(out / HISTORY, history)
 
 
 def read(path: Path) -> dict:
-    """The checkpoint at ``path``, loaded on the CPU."""
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """The checkpoint at ``path`` on the CPU, loaded with ``weights_only=True``.
+
+    Raises:
+        CheckpointError: one line saying what is wrong with the file and what to do.
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "numpy" in str(e):
+            raise CheckpointError(
+                f"{path} was written by an older pyro-vae-zoo (format 1: it stores NumPy RNG state, which cannot "
+                "be loaded safely); retrain it, or if you trust the file, convert it once with "
+                "zoo.training.checkpoint.convert_legacy(path)") from None
+        raise CheckpointError(
+            f"{path} holds objects other than tensors and plain values, which could run code when loaded; "
+            "refused (nothing in it was run)") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path} is damaged or not a checkpoint ({' '.join(str(e).split())[:120]}); "
+                              f"resume from {PREVIOUS} if it is there, or start again with --overwrite") from None
+    if not isinstance(state, dict) or "format" not in state:
+        raise CheckpointError(f"{path} is not a pyro-vae-zoo checkpoint (no format field)")
+    if state["format"] != FORMAT:
+        raise CheckpointError(f"{path} has checkpoint format {state['format']!r}; this pyro-vae-zoo reads format "
+                              f"{FORMAT}")
+    return state
+
+
+def convert_legacy(path) -> Path:
+    """Rewrite a format-1 checkpoint (with pickled RNG state) as format 2, in place.
+
+    This unpickles the file with ``weights_only=False``: only for files you trust. The RNG state
+    is dropped (format 2 needs none), so the run can be loaded and evaluated; resuming it does not
+    reproduce the old run's later epochs.
+    """
+    path = Path(path)
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("format") != 1:
+        raise CheckpointError(f"{path} is not a format-1 checkpoint (format {state.get('format')!r})")
+    state = {k: v for k, v in state.items() if k != "rng"}
+    state.update(format=FORMAT, estimator={})
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    return path
 
 
 def restore(out: Optional[Path], vae, estimator, optimizer, cfg) -> List[dict]:
     """Load the run in ``out`` into ``vae``, ``estimator`` and ``optimizer``; its history, or
-    ``[]`` if ``out`` holds no checkpoint yet. Refuses a run of another model or config."""
+    ``[]`` if ``out`` holds no checkpoint yet. Refuses a run of another model or config, naming
+    the fields that differ."""
     if out is None:
         raise ValueError("resume=True needs out_dir")
-    path = out / CHECKPOINT
-    if not path.exists():
-        tqdm.write(f"no checkpoint at {path}; starting from epoch 1")
+    state = _latest(out)
+    if state is None:
+        tqdm.write(f"no checkpoint at {out / CHECKPOINT}; starting from epoch 1")
         return []
-    state = read(path)
-    if state.get("format") != FORMAT:
-        raise ValueError(f"cannot resume {out}: its checkpoint has format {state.get('format')!r}, written by an "
-                         f"older pyro-vae-zoo, and this one resumes format {FORMAT} only (zoo.load still reads it)")
-    if state["fit_config"] != asdict(cfg):
-        raise ValueError(f"cannot resume {out}: it was trained with {state['fit_config']}, not {asdict(cfg)}")
-    if state["model_config"] != vae.config:
-        raise ValueError(f"cannot resume {out}: its model is {state['model_config']}, not {vae.config}")
+    refuse_changes(f"cannot resume {out}", "fit", state["fit_config"], asdict(cfg))
+    refuse_changes(f"cannot resume {out}", "model", state["model_config"], vae.config)
     vae.load_state_dict(state["model"])
     if isinstance(estimator, torch.nn.Module):
         estimator.load_state_dict(state["estimator"])
@@ -66,17 +120,52 @@ def restore(out: Optional[Path], vae, estimator, optimizer, cfg) -> List[dict]:
     return list(state["history"])
 
 
+def _latest(out: Path) -> Optional[dict]:
+    """The state of ``checkpoint.pt``, else (missing or damaged) of ``checkpoint.prev.pt``, else None."""
+    current, previous = out / CHECKPOINT, out / PREVIOUS
+    try:
+        return read(current) if current.exists() else (read(previous) if previous.exists() else None)
+    except CheckpointError as e:
+        if not previous.exists() or "damaged" not in str(e) or not current.exists():
+            raise
+        state = read(previous)
+        tqdm.write(f"{current} is damaged; resuming from {previous} (epoch {state['epoch']})")
+        return state
+
+
+def refuse_changes(what: str, kind: str, saved: dict, new: dict) -> None:
+    """``ValueError`` naming each field whose value differs between ``saved`` and ``new``."""
+    keys = sorted(set(saved) | set(new))
+    changed = [f"{k}: {saved.get(k)!r} -> {new.get(k)!r}" for k in keys if _normal(saved.get(k)) != _normal(new.get(k))]
+    if changed:
+        raise ValueError(f"{what}: its {kind} settings differ ({'; '.join(changed)}); use another --out, or "
+                         "--overwrite to replace it")
+
+
+def _normal(value):
+    """Lists and tuples alike (JSON turns tuples into lists)."""
+    return [_normal(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
 def write_config(out: Path, vae, cfg) -> None:
     write_json(out / CONFIG, {"model": vae.config, "fit": asdict(cfg)})
 
 
 def load(out_dir):
-    """The trained model of a run directory, in eval mode."""
-    path = Path(out_dir) / CHECKPOINT
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}: is {out_dir} a training run directory?")
-    state = read(path)
+    """The trained model of a run directory, in eval mode (refused if its parameters are not finite)."""
+    out = Path(out_dir)
+    state = _latest(out) if out.is_dir() else None
+    if state is None:
+        raise FileNotFoundError(f"no checkpoint at {out / CHECKPOINT}: is {out_dir} a training run directory?")
     config = dict(state["model_config"])
     vae = build(config.pop("model"), **{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
     vae.load_state_dict(state["model"])
+    bad = [name for name, t in vae.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise CheckpointError(f"{out / CHECKPOINT} holds non-finite values in {', '.join(bad[:3])}"
+                              f"{' ...' if len(bad) > 3 else ''}: the run diverged; retrain with a lower --lr")
     return vae.eval()
+
+
+__all__ = ["CHECKPOINT", "CONFIG", "FORMAT", "HISTORY", "PREVIOUS", "CheckpointError", "convert_legacy", "load",
+           "read", "restore", "save"]

@@ -79,6 +79,7 @@ def fit(
     test: Optional[torch.Tensor] = None,
     out_dir=None,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
     eval_batch_size: int = 1000,
     before_epoch: Optional[Callable[[int], Optional[dict]]] = None,
@@ -93,6 +94,8 @@ def fit(
         test: optional held-out data, evaluated at every epoch end.
         out_dir: run directory for checkpoints and history (``None``: keep nothing).
         resume: continue from ``out_dir/checkpoint.pt`` if it exists.
+        overwrite: replace the run in ``out_dir``; without it (or ``resume``) a directory that
+            holds a run is refused.
         progress: show tqdm bars.
         eval_batch_size: batch size of the end-of-epoch evaluation.
         before_epoch: called with the epoch number (from 1) before the epoch trains, e.g. to
@@ -106,24 +109,43 @@ def fit(
         One record per epoch: ``epoch``, ``loss`` (the training objective per datapoint,
         averaged over the epoch), ``train_elbo``, ``train_kl``, ``test_elbo``, ``test_kl``
         (nats per datapoint), ``train_time_s`` and ``eval_time_s``.
+
+    Raises:
+        TrainingDiverged: at the first non-finite loss or parameter; the checkpoint of the last
+            good epoch (``last_good_epoch``) stays in ``out_dir``.
+
+    Data are cast to the model's floating dtype (float64 data for a float32 model, say) and must
+    be non-empty, finite and of the model's ``data_shape``.
     """
     cfg = FitConfig(**config)
     positive_int("epochs", epochs)
-    check_data(vae, train, "train", cfg.binarize)
-    if test is not None:
-        check_data(vae, test, "test", cfg.binarize)
+    train = as_model_data(vae, train, "train", cfg.binarize)
+    test = None if test is None else as_model_data(vae, test, "test", cfg.binarize)
     out = Path(out_dir) if out_dir is not None else None
+    if resume and overwrite:
+        raise ValueError("resume=True and overwrite=True exclude each other")
+    if out is not None and not (resume or overwrite) and holds_run(out):
+        raise FileExistsError(f"out_dir {out} already holds a run; pass resume=True to continue it or overwrite=True "
+                              "to replace it")
     estimator = cfg.make_estimator(tuple(vae.data_shape))
     optimizer = make_optimizer(cfg.optimizer, trainable_parameters(vae, estimator), lr=cfg.lr)
     history = checkpoint.restore(out, vae, estimator, optimizer, cfg) if resume else []
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            for name in (checkpoint.CHECKPOINT, checkpoint.PREVIOUS, checkpoint.HISTORY):
+                (out / name).unlink(missing_ok=True)
         checkpoint.write_config(out, vae, cfg)
     # Data are checked once above; per-step support checks would only repeat that work.
     with pyro.validation_enabled(False), pyro.settings.context(module_local_params=True):
         for epoch in range(len(history) + 1, epochs + 1):
             extra = before_epoch(epoch) if before_epoch is not None else None
-            record = _run_epoch(vae, estimator, optimizer, train, test, epoch, cfg, progress, eval_batch_size)
+            try:
+                record = _run_epoch(vae, estimator, optimizer, train, test, epoch, cfg, progress, eval_batch_size)
+            except TrainingDiverged as e:
+                e.last_good_epoch = len(history)
+                raise
+            check_finite(vae, estimator, epoch)
             record.update(extra or {})
             history.append(record)
             if out is not None:
@@ -172,7 +194,10 @@ def train_epoch(vae, estimator, optimizer, data, batch_size: int, gen: torch.Gen
     total = torch.zeros((), dtype=torch.float64, device=data.device)
     bar = tqdm(range(n_batches), desc=desc, disable=not progress, leave=False)
     for b in bar:
-        total += step(vae, estimator, optimizer, data[order[b * batch_size : (b + 1) * batch_size]])
+        loss = step(vae, estimator, optimizer, data[order[b * batch_size : (b + 1) * batch_size]])
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(desc, b + 1, f"the loss is {loss.item()}")
+        total += loss
         if progress and b % 20 == 0:
             bar.set_postfix(loss=f"{total.item() / min((b + 1) * batch_size, data.shape[0]):.2f}")
     return total.item()
@@ -187,6 +212,54 @@ def step(vae, estimator, optimizer, x: torch.Tensor) -> torch.Tensor:
     loss.backward()
     optimizer.step()
     return loss.detach()
+
+
+class TrainingDiverged(RuntimeError):
+    """Training produced a non-finite loss or parameter.
+
+    Attributes:
+        where: the epoch (``"epoch 3"``); step: the step within it (0: at the epoch's end);
+        quantity: what was not finite; last_good_epoch: the last epoch saved with finite values.
+    """
+
+    def __init__(self, where: str, step: int, quantity: str, last_good_epoch: Optional[int] = None):
+        self.where, self.step, self.quantity, self.last_good_epoch = where, step, quantity, last_good_epoch
+        super().__init__(where, step, quantity)
+
+    def __str__(self) -> str:
+        at = f"{self.where}, step {self.step}" if self.step else f"the end of {self.where}"
+        kept = f"; the checkpoint of epoch {self.last_good_epoch} is kept" if self.last_good_epoch else ""
+        return f"training diverged at {at}: {self.quantity}{kept}; try a lower learning rate (--lr)"
+
+
+def check_finite(vae, estimator, epoch: int) -> None:
+    """``TrainingDiverged`` if a parameter or buffer of the model or the estimator is not finite."""
+    modules = [("", vae)] + ([("estimator.", estimator)] if isinstance(estimator, torch.nn.Module) else [])
+    for prefix, module in modules:
+        for name, t in module.state_dict().items():
+            if t.is_floating_point() and not torch.isfinite(t).all():
+                raise TrainingDiverged(f"epoch {epoch}", 0, f"{prefix}{name} is not finite")
+
+
+def holds_run(out: Path) -> bool:
+    """Whether ``out`` holds a training run (a checkpoint or a history)."""
+    return any((out / name).exists() for name in (checkpoint.CHECKPOINT, checkpoint.PREVIOUS, checkpoint.HISTORY))
+
+
+def as_model_data(vae, x, name: str, binarize: Optional[str]) -> torch.Tensor:
+    """``x`` checked (a non-empty tensor of the model's data shape, valid for its likelihood) and
+    cast to the model's floating dtype."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() == 0 or x.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}); it needs at least one example")
+    dtype = next((p.dtype for p in vae.parameters() if p.is_floating_point()), torch.get_default_dtype())
+    if x.dtype != dtype:
+        if x.dtype.is_complex:
+            raise TypeError(f"{name} has dtype {x.dtype}; expected real data (it is cast to the model's {dtype})")
+        x = x.to(dtype)
+    check_data(vae, x, name, binarize)
+    return x
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:

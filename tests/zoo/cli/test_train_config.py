@@ -38,6 +38,12 @@ def test_kebab_flags_sequences_booleans_and_repeated_options():
     assert train.parse(["--latent_dim=3", "--hidden", "[8]"]).latent_dim == 3
 
 
+def test_parsed_values_are_plain_python_types():
+    args = train.parse(["--latent-dim", "4", "--hidden", "8", "--lr", "0.5", "--channels", "4", "8"])
+    assert type(args.latent_dim) is int and type(args.lr) is float
+    assert all(type(h) is int for h in args.hidden + args.channels)
+
+
 def test_config_file_and_flags_after_it_override_it(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("dataset: mnist5k\nlatent_dim: 4\nhidden: [32]\nepochs: 1\n")
