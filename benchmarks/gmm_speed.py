@@ -21,7 +21,7 @@ import torch
 
 from zoo._utils.checks import positive_int
 from zoo.gmm.em import GaussianMixtureEM
-from zoo._utils.io import write_json
+from zoo._utils.io import write_json, write_text
 
 FIT_DEFAULTS = dict(n_samples=1000, n_features=2, n_components=3, center_box=10.0)
 BENCH_DEFAULTS = dict(n_samples=200_000, n_features=16, n_components=16, center_box=1.0)
@@ -244,7 +244,7 @@ def benchmark_and_report(args) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "results.json", result)
     report = format_report(result)
-    (out / "report.md").write_text(report)
+    write_text(out / "report.md", report)
     print(report + f"wrote {out / 'results.json'} and {out / 'report.md'}")
     return result
 

@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter, ScalarFormatter
+from zoo._utils.io import save_figure
 
 DPI = 100
 DASH = "–"
@@ -110,10 +111,7 @@ def plot_panels(path, panels: Sequence[dict], title: str) -> Path:
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, format="png")
-    return path
+    return save_figure(fig, path, DPI)
 
 
 def mean_curve(group: Sequence[dict], key: str, sign: float = 1.0) -> Tuple[List[int], List[Optional[float]]]:

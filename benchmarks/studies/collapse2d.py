@@ -35,7 +35,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 import torch
-from zoo._utils.io import write_json
+from zoo._utils.io import atomic_write, write_json
 
 MODES = ("univariate", "multivariate")
 MEAN, SIGMA, SEED = (2.0, 3.0), (3.0, 1.0), 42
@@ -147,7 +147,7 @@ def _save(fig, path) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png"))
     plt.close(fig)
     return path
 

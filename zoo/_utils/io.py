@@ -60,3 +60,10 @@ def write_text(path, text: str) -> Path:
 def torch_save(path, obj: Any) -> Path:
     """``torch.save(obj)`` at ``path``, atomically."""
     return atomic_write(path, lambda p: torch.save(obj, p))
+
+
+def save_figure(fig, path, dpi: int = 100) -> Path:
+    """A matplotlib figure as a PNG at ``path`` (parent folders made), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))

@@ -7,15 +7,13 @@ from typing import Dict, Optional, Sequence
 
 import torch
 from matplotlib.figure import Figure
+from zoo._utils.io import save_figure
 
 DPI = 100
 
 
 def _save(fig: Figure, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, format="png")
-    return path
+    return save_figure(fig, path, DPI)
 
 
 def full_covariances(covariances: torch.Tensor, covariance_type: str, n_components: int, n_features: int):

@@ -14,6 +14,7 @@ from typing import List, Optional, Sequence
 
 import torch
 from matplotlib.figure import Figure
+from zoo._utils.io import save_figure
 
 DPI = 100
 CELL = 0.8  # inches per image in a grid
@@ -51,10 +52,7 @@ def _show(ax, grid: torch.Tensor) -> None:
 
 
 def _save(fig: Figure, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, format="png")
-    return path
+    return save_figure(fig, path, DPI)
 
 
 def plot_samples(samples: torch.Tensor, path, title: str = "Samples from the prior", ncols: int = 10) -> Path:

@@ -20,6 +20,7 @@ from scipy.optimize import minimize_scalar
 from zoo._utils.contexts import evaluating, seeded
 from zoo.evaluation.latent import posterior_means
 from zoo.plots.images import DPI, plot_training_curves, project_2d
+from zoo._utils.io import save_figure
 
 MAX_TRAVERSALS = 6  # rows of the traversal figure
 
@@ -30,10 +31,7 @@ def _figure(figsize) -> Figure:
 
 
 def _save(fig: Figure, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, format="png")
-    return path
+    return save_figure(fig, path, DPI)
 
 
 def _curves(x: torch.Tensor) -> np.ndarray:
