@@ -17,6 +17,7 @@ from jsonargparse import ActionConfigFile
 from jsonargparse.typing import PositiveFloat, PositiveInt
 
 from zoo import data as zoo_data, estimators
+from zoo._utils.devices import check_device
 from zoo._utils.io import read_json, write_json
 from zoo._utils.options import parse_assignment
 from zoo.cli.parser import Parser, one_line
@@ -68,6 +69,7 @@ FIELDS = [
     ("batch_size", PositiveInt, _default(FitConfig, "batch_size"), "the minibatch size"),
     ("lr", PositiveFloat, _default(FitConfig, "lr"), "the learning rate"),
     ("seed", int, _default(FitConfig, "seed"), "seeds the initial weights, the batches and the noise"),
+    ("device", str, "cpu", "cpu, cuda or cuda:N: where the model, the estimator and the data live"),
     ("out", Optional[str], None, "the run directory (default: runs/<model>-<dataset>-seed<seed>)"),
     ("resume", bool, False, "continue the run in --out from its checkpoint"),
     ("overwrite", bool, False, "replace the run in --out (its checkpoint, history, eval.json and figures)"),
@@ -146,6 +148,7 @@ def run(args) -> int:
             "binarize": args.binarize, "seed": args.seed, "train_size": args.train_size, "test_size": args.test_size}
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite exclude each other")
+    check_device(args.device)
     options = [parse_assignment(text) for text in args.estimator_option]
     train, test = load_data({**spec, "binarize": "none" if args.binarize in ("auto", "dynamic") else args.binarize})
     spec["binarize"] = _binarize(args, train)
@@ -164,7 +167,8 @@ def run(args) -> int:
     out = _prepare_out(args, out)
     write_json(out / DATA_FILE, spec)
     history = fit(vae, train, test=test, epochs=args.epochs, out_dir=out, resume=args.resume,
-                  overwrite=args.overwrite, progress=not args.no_progress, **fit_options)
+                  overwrite=args.overwrite, progress=not args.no_progress, device=args.device, **fit_options)
+    vae.cpu()  # figures are drawn on the CPU
     last = history[-1]
     kl = f", test KL {last['test_kl']:.2f}" if "test_kl" in last else ""
     print(f"epoch {last['epoch']}: train ELBO {last['train_elbo']:.2f}, test ELBO {last['test_elbo']:.2f}{kl} "

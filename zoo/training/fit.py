@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from zoo import estimators
 from zoo._utils.checks import positive_float, positive_int
 from zoo._utils.contexts import seeded
+from zoo._utils.devices import check_device
 from zoo._utils.options import freeze_options
 from zoo.data import binarize as binarize_data
 from zoo.evaluation.likelihood import elbo_and_kl
@@ -83,6 +84,7 @@ def fit(
     progress: bool = True,
     eval_batch_size: int = 1000,
     before_epoch: Optional[Callable[[int], Optional[dict]]] = None,
+    device="cpu",
     **config,
 ) -> List[dict]:
     """Train ``vae`` and return the per-epoch history.
@@ -102,6 +104,9 @@ def fit(
             set a KL weight (``zoo.models.seq_vae.KLWarmup``); a dict it returns joins that epoch's
             record. Not saved: a resumed run needs the same function (a function of the epoch
             alone resumes exactly).
+        device: ``cpu``, ``cuda`` or ``cuda:N``: the model, the estimator and the data (kept
+            resident there) move to it; refused if torch sees no CUDA device. A seed gives the
+            same numbers on a re-run on the same device.
         **config: fields of :class:`FitConfig` (estimator, num_particles, batch_size, lr,
             optimizer, seed, binarize).
 
@@ -119,6 +124,7 @@ def fit(
     """
     cfg = FitConfig(**config)
     positive_int("epochs", epochs)
+    device = check_device(device)
     train = as_model_data(vae, train, "train", cfg.binarize)
     test = None if test is None else as_model_data(vae, test, "test", cfg.binarize)
     out = Path(out_dir) if out_dir is not None else None
@@ -128,6 +134,10 @@ def fit(
         raise FileExistsError(f"out_dir {out} already holds a run; pass resume=True to continue it or overwrite=True "
                               "to replace it")
     estimator = cfg.make_estimator(tuple(vae.data_shape))
+    vae.to(device)
+    if isinstance(estimator, torch.nn.Module):
+        estimator.to(device)
+    train, test = train.to(device), None if test is None else test.to(device)
     optimizer = make_optimizer(cfg.optimizer, trainable_parameters(vae, estimator), lr=cfg.lr)
     history = checkpoint.restore(out, vae, estimator, optimizer, cfg) if resume else []
     if out is not None:
