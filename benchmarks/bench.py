@@ -6,6 +6,7 @@ suites:
   gmm         EM vs scikit-learn vs SVI (TraceEnum): lower bound, iterations, time
   overhead    zoo.fit vs a hand-written PyTorch step (ELBO, IWAE K=50): time ratios
   paper       the IWAE paper's 1-layer MNIST setting and planar flows beside the published numbers
+  ddp         1 process x 1 thread, 1 x 2 and 2 processes x 1 thread (torchrun): epoch time ratios
 
 profiles: smoke (tiny, embedded data, about a minute for all suites), quick (shared data, short
 runs), paper (the published budgets: GPU hours; --device cuda). Re-running a command skips the
@@ -21,7 +22,8 @@ from zoo._utils.devices import check_device
 from zoo._utils.options import parse_assignment
 
 SUITES = {"estimators": "benchmarks.suites.estimators", "guides": "benchmarks.suites.guides",
-          "gmm": "benchmarks.suites.gmm", "overhead": "benchmarks.suites.overhead", "paper": "benchmarks.suites.paper"}
+          "gmm": "benchmarks.suites.gmm", "overhead": "benchmarks.suites.overhead", "paper": "benchmarks.suites.paper",
+          "ddp": "benchmarks.suites.ddp"}
 
 
 def _setting(text: str):
@@ -45,6 +47,11 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (default: 1 for smoke, torch's default otherwise)")
     p.add_argument("--data-root", default=None, help="data root (default: $VAEZOO_DATA)")
+    p.add_argument("--backend", default="local", choices=["local", "ray"],
+                   help="local: cells one after another here; ray: each cell a Ray task (pip install -e '.[ray]')")
+    p.add_argument("--address", default=None, help="ray: the cluster's address (default: start a local Ray)")
+    p.add_argument("--gpus-per-cell", type=float, default=0.0,
+                   help="ray: GPUs per cell, fractional to share a GPU (default: 0)")
     p.add_argument("--dry-run", action="store_true", help="print the settings and the cells, run nothing")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=cmd_bench)
@@ -60,11 +67,16 @@ def cmd_bench(args) -> int:
         print(f"{len(configs)} cells:", *(json.dumps(c) for c in configs), sep="\n")
         return 0
     check_device(args.device)
+    if args.backend == "ray":
+        from benchmarks.backends import require_ray
+
+        require_ray()  # says how to install it, before anything runs
     if args.threads is not None and (isinstance(args.threads, bool) or args.threads < 1):
         raise ValueError(f"threads must be a positive integer, got {args.threads}")
     context = runner.Context(data_root=args.data_root, progress=not args.no_progress)
     try:
-        result = runner.run(suite, args.profile, args.seeds, args.out, args.device, overrides, context, args.threads)
+        result = runner.run(suite, args.profile, args.seeds, args.out, args.device, overrides, context, args.threads,
+                            backend=args.backend, address=args.address, gpus_per_cell=args.gpus_per_cell)
     except KeyboardInterrupt:
         print("\ninterrupted: finished cells are saved in results.json; run the same command to go on",
               file=sys.stderr)

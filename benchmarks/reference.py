@@ -102,3 +102,19 @@ def mean_elbo(vae: TorchVAE, x: torch.Tensor, generator: torch.Generator, batch_
     total = sum(vae.neg_elbo(x[b : b + batch_size], generator).sum().item() for b in range(0, x.shape[0], batch_size))
     vae.analytic_kl = analytic
     return -total / x.shape[0]
+
+
+def gemm_floor_step(vae: TorchVAE, x: torch.Tensor, num_particles: int = 1) -> None:
+    """The matrix products of one training step and nothing else: every ``Linear`` of the
+    encoder, the two heads and the decoder (on K particles), forward and backward, without the
+    activations, the sampling, the log-densities or the optimizer: the floor of a step's time."""
+    h = x
+    for layer in vae.encoder:
+        if isinstance(layer, nn.Linear):
+            h = F.linear(h, layer.weight, layer.bias)
+    z = F.linear(h, vae.loc.weight, vae.loc.bias) + F.linear(h, vae.scale.weight, vae.scale.bias)
+    out = z.expand(num_particles, *z.shape) if num_particles > 1 else z
+    for layer in vae.decoder:
+        if isinstance(layer, nn.Linear):
+            out = F.linear(out, layer.weight, layer.bias)
+    out.sum().backward()

@@ -16,8 +16,6 @@ import os
 import platform
 import shlex
 import subprocess
-import time
-from contextlib import contextmanager
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 from zoo._utils.io import write_text
 
+from benchmarks import backends
 from benchmarks.suite import Settings, Suite, override
 
 RESULTS, REPORT = "results.json", "report.md"
@@ -176,8 +175,12 @@ def plan(suite: Suite, settings: Settings, device: str) -> List[dict]:
 
 
 def run(suite, profile: str = "smoke", seeds: Optional[int] = None, out=None, device: str = "cpu",
-        overrides: Optional[dict] = None, context: Optional[Context] = None, threads: Optional[int] = None) -> dict:
+        overrides: Optional[dict] = None, context: Optional[Context] = None, threads: Optional[int] = None,
+        backend: str = "local", address: Optional[str] = None, gpus_per_cell: float = 0.0) -> dict:
     """Run the cells of ``suite`` not yet in ``out/results.json``, then write ``out/report.md``.
+
+    ``backend``: ``local`` (in this process) or ``ray`` (Ray tasks, ``address`` and
+    ``gpus_per_cell``; see ``benchmarks.backends``); each finished cell is saved at once.
 
     Returns:
         ``{"records": [...] in cell order, "ran": n, "skipped": n, "report": path, "figures": [...]}``.
@@ -193,11 +196,17 @@ def run(suite, profile: str = "smoke", seeds: Optional[int] = None, out=None, de
     todo = [c for c in configs if cell_key(suite.NAME, c) not in store]
     print(f"{suite.NAME} ({profile}): {len(configs)} cells, {len(configs) - len(todo)} already finished in "
           f"{store.path}, {len(todo)} to run", flush=True)
-    with _torch_threads(threads if threads is not None else SMOKE_THREADS if profile == "smoke" else None):
-        for config in tqdm(todo, desc=f"{suite.NAME} cells", unit="cell", position=0, disable=not context.progress):
-            start = time.perf_counter()
-            result = suite.run_cell(config, context)
-            store.add(make_record(suite.NAME, profile, config, result, time.perf_counter() - start))
+    if backend not in backends.BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(backends.BACKENDS)}")
+    cell_threads = threads if threads is not None else SMOKE_THREADS if profile == "smoke" else None
+
+    def save(config: dict, result: dict, seconds: float) -> None:
+        store.add(make_record(suite.NAME, profile, config, result, seconds))
+
+    if backend == "ray":
+        backends.run_ray(suite, todo, context, cell_threads, save, address, gpus_per_cell)
+    else:
+        backends.run_local(suite, todo, context, cell_threads, save)
     records = [store.get(cell_key(suite.NAME, c)) for c in configs]
     cmd = command(suite.NAME, profile, settings.seeds, out, device, overrides, threads)
     markdown, figures = suite.report(records, settings_dict(settings, profile, command=cmd), out)
@@ -206,16 +215,6 @@ def run(suite, profile: str = "smoke", seeds: Optional[int] = None, out=None, de
             "figures": figures}
 
 
-@contextmanager
-def _torch_threads(n: Optional[int]):
-    """torch's intra-op threads set to ``n`` for the duration (``None``: left as they are)."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def command(suite: str, profile: str, seeds: int, out, device: str = "cpu", overrides: Optional[dict] = None,

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import List, Literal, Optional, Tuple
 
+import torch
 from jsonargparse import ActionConfigFile
 from jsonargparse.typing import PositiveFloat, PositiveInt
 
@@ -24,7 +25,7 @@ from zoo.cli.parser import Parser, one_line
 from zoo.cli.runs import DATA_FILE, RUN_FILES, figure_inputs, load_data, write_figures
 from zoo.models import VAEConfig, list_models
 from zoo.models.conv_vae import ConvVAEConfig
-from zoo.training import FitConfig, fit
+from zoo.training import FitConfig, distributed, fit
 from zoo.training.checkpoint import CONFIG, refuse_changes
 from zoo.training.fit import check_data
 from zoo.training.optim import OPTIMIZERS
@@ -164,15 +165,24 @@ def run(args) -> int:
     out = Path(args.out or f"runs/{args.model}-{args.dataset}-seed{args.seed}")
     if args.resume:
         _check_resume(out, spec, vae, cfg)
-    out = _prepare_out(args, out)
-    write_json(out / DATA_FILE, spec)
-    history = fit(vae, train, test=test, epochs=args.epochs, out_dir=out, resume=args.resume,
-                  overwrite=args.overwrite, progress=not args.no_progress, device=args.device, **fit_options)
+    world = distributed.setup(torch.device(args.device))  # one process, or torchrun's group
+    if world.main:  # only rank 0 writes
+        out = _prepare_out(args, out)
+        write_json(out / DATA_FILE, spec)
+    try:
+        history = fit(vae, train, test=test, epochs=args.epochs, out_dir=out, resume=args.resume,
+                      overwrite=args.overwrite, progress=not args.no_progress, device=args.device, **fit_options)
+    finally:
+        if world.size > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    if not world.main:
+        return 0
     vae.cpu()  # figures are drawn on the CPU
     last = history[-1]
     kl = f", test KL {last['test_kl']:.2f}" if "test_kl" in last else ""
+    ranks = f" ({world.size} processes)" if world.size > 1 else ""
     print(f"epoch {last['epoch']}: train ELBO {last['train_elbo']:.2f}, test ELBO {last['test_elbo']:.2f}{kl} "
-          f"nats; {last['train_time_s']:.1f} s per epoch")
+          f"nats; {last['train_time_s']:.1f} s per epoch{ranks}")
     write_figures(out, vae, figure_inputs(test, spec, 8), history, seed=args.seed)
     return 0
 

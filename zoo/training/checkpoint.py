@@ -33,7 +33,7 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used: damaged, of an old format, or holding unsafe objects."""
 
 
-def save(out: Path, vae, estimator, optimizer, cfg, history: List[dict]) -> None:
+def save(out: Path, vae, estimator, optimizer, cfg, history: List[dict], world_size: int = 1) -> None:
     """Write ``checkpoint.pt`` (the one before becomes ``checkpoint.prev.pt``) and ``history.json``."""
     state = {
         "format": FORMAT,
@@ -44,6 +44,7 @@ def save(out: Path, vae, estimator, optimizer, cfg, history: List[dict]) -> None
         "estimator": estimator.state_dict() if isinstance(estimator, torch.nn.Module) else {},
         "optim": optimizer.state_dict(),
         "history": history,
+        "world_size": world_size,
     }
 
     def write(tmp: Path) -> None:
@@ -101,7 +102,7 @@ def convert_legacy(path) -> Path:
     return path
 
 
-def restore(out: Optional[Path], vae, estimator, optimizer, cfg) -> List[dict]:
+def restore(out: Optional[Path], vae, estimator, optimizer, cfg, world_size: int = 1) -> List[dict]:
     """Load the run in ``out`` into ``vae``, ``estimator`` and ``optimizer``; its history, or
     ``[]`` if ``out`` holds no checkpoint yet. Refuses a run of another model or config, naming
     the fields that differ."""
@@ -113,6 +114,8 @@ def restore(out: Optional[Path], vae, estimator, optimizer, cfg) -> List[dict]:
         return []
     refuse_changes(f"cannot resume {out}", "fit", state["fit_config"], asdict(cfg))
     refuse_changes(f"cannot resume {out}", "model", state["model_config"], vae.config)
+    refuse_changes(f"cannot resume {out}", "process", {"world_size": state.get("world_size", 1)},
+                   {"world_size": world_size})
     vae.load_state_dict(state["model"])
     if isinstance(estimator, torch.nn.Module):
         estimator.load_state_dict(state["estimator"])
@@ -147,8 +150,8 @@ def _normal(value):
     return [_normal(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
-def write_config(out: Path, vae, cfg) -> None:
-    write_json(out / CONFIG, {"model": vae.config, "fit": asdict(cfg)})
+def write_config(out: Path, vae, cfg, world_size: int = 1) -> None:
+    write_json(out / CONFIG, {"model": vae.config, "fit": asdict(cfg), "world_size": world_size})
 
 
 def load(out_dir):

@@ -16,6 +16,7 @@ global RNG seeded by them for the epoch (the state from before is restored after
 run resumed from its checkpoint (model, estimator and optimizer state) reaches the same
 parameters as an uninterrupted one, and runs interleaved in one process do not disturb each other.
 """
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from zoo._utils.devices import check_device
 from zoo._utils.options import freeze_options
 from zoo.data import binarize as binarize_data
 from zoo.evaluation.likelihood import elbo_and_kl
-from zoo.training import checkpoint
+from zoo.training import checkpoint, distributed
 from zoo.training.optim import OPTIMIZERS, make_optimizer
 
 
@@ -125,6 +126,8 @@ def fit(
     cfg = FitConfig(**config)
     positive_int("epochs", epochs)
     device = check_device(device)
+    world = distributed.setup(device)
+    device = distributed.device_for(device, world)
     train = as_model_data(vae, train, "train", cfg.binarize)
     test = None if test is None else as_model_data(vae, test, "test", cfg.binarize)
     out = Path(out_dir) if out_dir is not None else None
@@ -139,27 +142,32 @@ def fit(
         estimator.to(device)
     train, test = train.to(device), None if test is None else test.to(device)
     optimizer = make_optimizer(cfg.optimizer, trainable_parameters(vae, estimator), lr=cfg.lr)
-    history = checkpoint.restore(out, vae, estimator, optimizer, cfg) if resume else []
-    if out is not None:
+    history = checkpoint.restore(out, vae, estimator, optimizer, cfg, world.size) if resume else []
+    world.barrier()  # every rank has read the run before rank 0 writes to it
+    writes = out is not None and world.main
+    if writes:
         out.mkdir(parents=True, exist_ok=True)
         if overwrite:
             for name in (checkpoint.CHECKPOINT, checkpoint.PREVIOUS, checkpoint.HISTORY):
                 (out / name).unlink(missing_ok=True)
-        checkpoint.write_config(out, vae, cfg)
+        checkpoint.write_config(out, vae, cfg, world.size)
+    ddp = distributed.wrap(vae, estimator, world)  # after the restore: DDP broadcasts rank 0's state
     # Data are checked once above; per-step support checks would only repeat that work.
     with pyro.validation_enabled(False), pyro.settings.context(module_local_params=True):
         for epoch in range(len(history) + 1, epochs + 1):
             extra = before_epoch(epoch) if before_epoch is not None else None
+            _test_exit_hook(world, epoch)
             try:
-                record = _run_epoch(vae, estimator, optimizer, train, test, epoch, cfg, progress, eval_batch_size)
+                record = _run_epoch(vae, estimator, optimizer, train, test, epoch, cfg, progress and world.main,
+                                    eval_batch_size, world, ddp)
             except TrainingDiverged as e:
                 e.last_good_epoch = len(history)
                 raise
             check_finite(vae, estimator, epoch)
             record.update(extra or {})
             history.append(record)
-            if out is not None:
-                checkpoint.save(out, vae, estimator, optimizer, cfg, history)
+            if writes:
+                checkpoint.save(out, vae, estimator, optimizer, cfg, history, world.size)
     return history
 
 
@@ -172,12 +180,14 @@ def trainable_parameters(vae, estimator) -> List[torch.Tensor]:
     return params
 
 
-def _run_epoch(vae, estimator, optimizer, train, test, epoch, cfg, progress, eval_batch_size) -> dict:
+def _run_epoch(vae, estimator, optimizer, train, test, epoch, cfg, progress, eval_batch_size,
+               world: distributed.World = distributed.World(), ddp=None) -> dict:
     gen = epoch_generator(cfg.seed, epoch)
     data = binarize_data(train, "dynamic", gen) if cfg.binarize == "dynamic" else train
     start = time.perf_counter()
-    with seeded(_epoch_seed(cfg.seed, epoch) + 2, data.device):
-        total = train_epoch(vae, estimator, optimizer, data, cfg.batch_size, gen, f"epoch {epoch}", progress)
+    with seeded(_epoch_seed(cfg.seed, epoch) + 2 + distributed.RANK_SEED_STRIDE * world.rank, data.device):
+        total = train_epoch(vae, estimator, optimizer, data, cfg.batch_size, gen, f"epoch {epoch}", progress,
+                            world, ddp)
     record = {"epoch": epoch, "loss": total / data.shape[0], "train_time_s": time.perf_counter() - start}
     start = time.perf_counter()
     # Evaluation draws from its own seeded RNG so it neither perturbs nor depends on training noise.
@@ -194,8 +204,12 @@ def _run_epoch(vae, estimator, optimizer, train, test, epoch, cfg, progress, eva
 
 
 def train_epoch(vae, estimator, optimizer, data, batch_size: int, gen: torch.Generator, desc: str = "",
-                progress: bool = False) -> float:
-    """One pass over ``data`` in the order ``randperm(N, generator=gen)``; the summed loss."""
+                progress: bool = False, world: distributed.World = distributed.World(), ddp=None) -> float:
+    """One pass over ``data`` in the order ``randperm(N, generator=gen)``; the summed loss.
+
+    Under DDP (``world``, ``ddp``) every rank steps on its shard of each global batch; a final
+    batch with fewer examples than ranks is skipped by all of them.
+    """
     order = torch.randperm(data.shape[0], generator=gen)
     n_batches = -(-data.shape[0] // batch_size)
     vae.train()
@@ -204,22 +218,32 @@ def train_epoch(vae, estimator, optimizer, data, batch_size: int, gen: torch.Gen
     total = torch.zeros((), dtype=torch.float64, device=data.device)
     bar = tqdm(range(n_batches), desc=desc, disable=not progress, leave=False)
     for b in bar:
-        loss = step(vae, estimator, optimizer, data[order[b * batch_size : (b + 1) * batch_size]])
+        batch = data[order[b * batch_size : (b + 1) * batch_size]]
+        if batch.shape[0] < world.size:
+            continue
+        loss = step(vae, estimator, optimizer, world.shard(batch), ddp)
         if not torch.isfinite(loss):
             raise TrainingDiverged(desc, b + 1, f"the loss is {loss.item()}")
         total += loss
         if progress and b % 20 == 0:
-            bar.set_postfix(loss=f"{total.item() / min((b + 1) * batch_size, data.shape[0]):.2f}")
-    return total.item()
+            bar.set_postfix(loss=f"{total.item() * world.size / min((b + 1) * batch_size, data.shape[0]):.2f}")
+    return world.sum(total).item()
 
 
-def step(vae, estimator, optimizer, x: torch.Tensor) -> torch.Tensor:
+def step(vae, estimator, optimizer, x: torch.Tensor, ddp=None) -> torch.Tensor:
     """One optimizer step on ``estimator.differentiable_loss(vae.model, vae.guide, x)`` with the
-    parameters module-local (no param store); returns the loss, detached."""
-    with pyro.settings.context(module_local_params=True):
-        loss = estimator.differentiable_loss(vae.model, vae.guide, x)
+    parameters module-local (no param store); returns the loss, detached. With ``ddp`` (the
+    DistributedDataParallel loss of ``zoo.training.distributed``) ``x`` is this rank's shard and
+    the gradients are all-reduced."""
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    if ddp is not None:
+        loss = ddp(x)
+        loss.backward()
+        loss = loss / ddp.module.scale
+    else:
+        with pyro.settings.context(module_local_params=True):
+            loss = estimator.differentiable_loss(vae.model, vae.guide, x)
+        loss.backward()
     optimizer.step()
     return loss.detach()
 
@@ -270,6 +294,12 @@ def as_model_data(vae, x, name: str, binarize: Optional[str]) -> torch.Tensor:
         x = x.to(dtype)
     check_data(vae, x, name, binarize)
     return x
+
+
+def _test_exit_hook(world, epoch: int) -> None:
+    """Fault-injection tests: ``VAEZOO_TEST_EXIT=RANK:EPOCH`` kills that rank as the epoch starts."""
+    if os.environ.get("VAEZOO_TEST_EXIT") == f"{world.rank}:{epoch}":
+        os._exit(17)
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:

@@ -1,0 +1,68 @@
+"""DDP through torchrun (gloo on the CPU, 2 processes), started and stopped by these tests on loopback."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from tests.clitools import REPO, vaezoo
+from zoo.training import checkpoint
+
+SMALL = ["--dataset", "mnist5k", "--binarize", "static", "--hidden", "32", "--latent-dim", "4", "--no-progress"]
+
+
+def torchrun(*args, nproc: int = 2, check: bool = True, **env):
+    """``torchrun --standalone --nproc-per-node N $(command -v vaezoo) ARGS``."""
+    script = Path(sys.executable).parent / "vaezoo"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", str(script)]
+    env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **env}
+    proc = subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"torchrun exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def _model(run):
+    return checkpoint.read(run / checkpoint.CHECKPOINT)["model"]
+
+
+def test_one_ddp_step_equals_one_step_on_the_whole_batch(tmp_path):
+    """The autoencoder's point-mass guide draws no noise: one step of 2 ranks on 32 + 32 examples
+    equals one step of one process on the 64 (Adam, up to float rounding)."""
+    args = ["train", "--model", "ae", *SMALL, "--train-size", "64", "--test-size", "10", "--batch-size", "64",
+            "--epochs", "1"]
+    torchrun(*args, "--out", tmp_path / "ddp")
+    vaezoo(*args, "--out", tmp_path / "one")
+    ddp, one = _model(tmp_path / "ddp"), _model(tmp_path / "one")
+    # (without the all-reduce, rank 0's step on its 32 examples would land elsewhere)
+    for key in one:
+        assert torch.allclose(ddp[key], one[key], rtol=1e-5, atol=1e-6), key
+
+
+def test_two_processes_reach_the_single_process_elbo_and_record_the_world_size(tmp_path):
+    args = ["train", *SMALL, "--train-size", "400", "--test-size", "100", "--epochs", "2"]
+    torchrun(*args, "--out", tmp_path / "ddp")
+    vaezoo(*args, "--out", tmp_path / "one")
+    ddp = checkpoint.read(tmp_path / "ddp" / checkpoint.CHECKPOINT)
+    one = checkpoint.read(tmp_path / "one" / checkpoint.CHECKPOINT)
+    assert abs(ddp["history"][-1]["test_elbo"] - one["history"][-1]["test_elbo"]) < 3.0
+    assert ddp["world_size"] == 2 and one["world_size"] == 1
+    assert json.loads((tmp_path / "ddp" / "config.json").read_text())["world_size"] == 2
+    # a different number of processes changes the numbers: resume refuses it
+    proc = vaezoo(*args[:-1], "3", "--out", tmp_path / "ddp", "--resume", check=False)
+    assert proc.returncode == 2 and "world_size: 2 -> 1" in proc.stderr, proc.stderr
+
+
+def test_a_killed_rank_stops_the_run_cleanly_and_it_resumes(tmp_path):
+    args = ["train", *SMALL, "--train-size", "400", "--test-size", "100"]
+    whole = tmp_path / "whole"
+    torchrun(*args, "--epochs", "3", "--out", whole)
+    run = tmp_path / "run"
+    proc = torchrun(*args, "--epochs", "3", "--out", run, check=False, VAEZOO_TEST_EXIT="1:2")
+    assert proc.returncode != 0
+    assert checkpoint.read(run / checkpoint.CHECKPOINT)["epoch"] == 1  # epoch 1 is kept
+    torchrun(*args, "--epochs", "3", "--out", run, "--resume")
+    a, b = _model(run), _model(whole)
+    assert all(torch.equal(a[k], b[k]) for k in a)
