@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 START, END = "<!-- bench-results:start -->", "<!-- bench-results:end -->"
-ORDER = ("estimators", "guides", "overhead", "gmm", "paper")  # every suite of benchmarks.bench.SUITES
+ORDER = ("estimators", "guides", "overhead", "gmm", "paper", "ddp")  # every suite of benchmarks.bench.SUITES
 
 
 def section(bench: Path, profile: str, docs: Path, readme_dir: Path) -> str:
