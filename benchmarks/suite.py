@@ -16,7 +16,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Protocol, Sequence, Tuple, runtime_checkable
+from typing import Any, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,16 @@ class Settings:
                 raise ValueError(f"setting {field.name!r} must be {_describe(field.type)}, got {value!r}")
         if self.seeds < 1:
             raise ValueError(f"seeds must be a positive integer, got {self.seeds!r}")
+
+
+@dataclass(frozen=True)
+class DataSettings(Settings):
+    """The data of a suite that trains VAEs: a dataset, its binarization and the split sizes used."""
+
+    dataset: str
+    binarize: Optional[str]
+    train_size: Optional[int]
+    test_size: Optional[int]
 
 
 @runtime_checkable

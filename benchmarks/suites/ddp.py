@@ -14,10 +14,10 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 from benchmarks import report as rep
-from benchmarks.suite import Settings
+from benchmarks.suite import DataSettings
 
 NAME = "ddp"
 DEVICES = ("cpu",)
@@ -25,11 +25,7 @@ LAYOUTS = [[1, 1], [1, 2], [2, 1]]  # [processes, threads per process]
 
 
 @dataclass(frozen=True)
-class DDPSettings(Settings):
-    dataset: str
-    binarize: Optional[str]
-    train_size: Optional[int]
-    test_size: Optional[int]
+class DDPSettings(DataSettings):
     hidden: List[int]
     latent_dim: int
     batch_size: int

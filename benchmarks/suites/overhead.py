@@ -17,8 +17,8 @@ from benchmarks import report as rep
 from benchmarks.reference import TorchVAE, gemm_floor_step, mean_elbo, train_epoch
 from benchmarks.report import DASH
 from dataclasses import dataclass
-from typing import List, Optional
-from benchmarks.suite import Settings
+from typing import List
+from benchmarks.suite import DataSettings
 
 
 def _zoo_epoch(vae, train, test, epoch, run_dir, args) -> dict:
@@ -95,11 +95,7 @@ NAME = "overhead"
 DEVICES = ("cpu",)  # the hand-written loop draws its noise with a CPU generator
 _SETUP = dict(hidden=[200, 200], latent_dim=50, batch_size=100, lr=1e-3)  # the IWAE paper's 1-layer network
 @dataclass(frozen=True)
-class OverheadSettings(Settings):
-    dataset: str
-    binarize: Optional[str]
-    train_size: Optional[int]
-    test_size: Optional[int]
+class OverheadSettings(DataSettings):
     objectives: List[list]  # [estimator, K]
     epochs: int
     step_rounds: int

@@ -21,20 +21,16 @@ import statistics
 from dataclasses import dataclass
 import time
 from functools import lru_cache
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import torch
 
-from benchmarks.suite import Settings
+from benchmarks.suite import DataSettings
 
 @dataclass(frozen=True)
-class VAESettings(Settings):
+class VAESettings(DataSettings):
     """Data, network and evaluation settings shared by the VAE suites (estimators, guides, paper)."""
 
-    dataset: str
-    binarize: Optional[str]
-    train_size: Optional[int]
-    test_size: Optional[int]
     hidden: List[int]
     latent_dim: int
     activation: str
