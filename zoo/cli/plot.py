@@ -6,6 +6,7 @@ import torch
 
 from zoo._utils.io import read_json
 from zoo.cli.evaluation import EVAL_FILE, load_test_split
+from zoo.cli.runs import sample_title
 
 # Pairs of classes whose mean codes the interpolation figure joins (1 and 8 first, as in the
 # convolutional-VAE interpolation tutorial).
@@ -61,8 +62,7 @@ def _sample_figures(run: Path, vae, x, result) -> list:
     history = read_json(run / "history.json") if (run / "history.json").exists() else []
     inputs = x[torch.linspace(0, x.shape[0] - 1, min(8, x.shape[0])).long()]
     paths = [plots.plot_samples(vae.sample(100), run / "samples.png",
-                                title="Samples from the prior" if vae.config.get("model") != "ae" else
-                                "Decoded latent noise z ~ N(0, I) (an autoencoder has no prior)"),
+                                title=sample_title(vae)),
              plots.plot_reconstructions(inputs, vae.reconstruct(inputs, 9), run / "reconstructions.png"),
              plots.plot_many_reconstructions(inputs[0], vae.reconstruct(inputs[:1], 30)[:, 0],
                                              run / "reconstructions_one_input.png")]

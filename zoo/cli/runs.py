@@ -34,6 +34,13 @@ def figure_inputs(test, spec: dict, n: int = 16):
     return x
 
 
+def sample_title(vae) -> str:
+    """The title of samples.png: an autoencoder has no prior, so its "samples" decode noise."""
+    if vae.config.get("model") == "ae":
+        return "Decoded latent noise z ~ N(0, I) (an autoencoder has no prior)"
+    return "Samples from the prior"
+
+
 def write_figures(out: Path, vae, inputs, history, seed: int, num_samples=100, num_reconstructions=9):
     """samples.png, reconstructions.png and (with a history) training_curves.png; prints their paths."""
     from zoo import plots
@@ -45,9 +52,7 @@ def write_figures(out: Path, vae, inputs, history, seed: int, num_samples=100, n
             print(f"wrote {path}")
         return
     with seeded(seed):
-        title = "Decoded latent noise z ~ N(0, I) (an autoencoder has no prior)" if vae.config.get("model") == "ae" \
-            else "Samples from the prior"
-        paths = [plots.plot_samples(vae.sample(num_samples), out / "samples.png", title=title),
+        paths = [plots.plot_samples(vae.sample(num_samples), out / "samples.png", title=sample_title(vae)),
                  plots.plot_reconstructions(inputs, vae.reconstruct(inputs, num_reconstructions),
                                             out / "reconstructions.png")]
     if history:

@@ -26,7 +26,7 @@ from zoo.cli.runs import DATA_FILE, RUN_FILES, figure_inputs, load_data, write_f
 from zoo.models import VAEConfig, list_models
 from zoo.models.conv_vae import ConvVAEConfig
 from zoo.training import FitConfig, distributed, fit
-from zoo.training.checkpoint import CONFIG, refuse_changes
+from zoo.training.checkpoint import refuse_changes
 from zoo.training.fit import check_data
 from zoo.training.optim import OPTIMIZERS
 
@@ -164,7 +164,7 @@ def run(args) -> int:
         check_data(vae, x, name, cfg.binarize)
     out = Path(args.out or f"runs/{args.model}-{args.dataset}-seed{args.seed}")
     if args.resume:
-        _check_resume(out, spec, vae, cfg)
+        _check_resume(out, spec)
     world = distributed.setup(torch.device(args.device))  # one process, or torchrun's group
     if world.main:  # only rank 0 writes
         out = _prepare_out(args, out)
@@ -211,14 +211,14 @@ def _model_options(args, data_shape) -> dict:
     return {**options, "hidden": tuple(args.hidden), "activation": args.activation}
 
 
-def _check_resume(out: Path, spec: dict, vae, cfg) -> None:
-    """Refuse a resume whose data, model or fit settings differ from the run's, naming each field."""
+def _check_resume(out: Path, spec: dict) -> None:
+    """Refuse a resume whose data settings differ from the run's ``data.json``, naming each field.
+
+    The model, fit and world-size settings are checked against the checkpoint by
+    ``zoo.training.checkpoint.restore``, before ``fit`` writes anything."""
     if (out / DATA_FILE).exists():
-        refuse_changes(f"cannot resume {out}", "data", read_json(out / DATA_FILE, "run with --overwrite"), spec)
-    if (out / CONFIG).exists():
-        saved = read_json(out / CONFIG, "run with --overwrite")
-        refuse_changes(f"cannot resume {out}", "model", saved.get("model", {}), vae.config)
-        refuse_changes(f"cannot resume {out}", "fit", saved.get("fit", {}), dataclasses.asdict(cfg))
+        saved = read_json(out / DATA_FILE, "restore it, or start again with --overwrite")
+        refuse_changes(f"cannot resume {out}", "data", saved, spec)
 
 
 def _prepare_out(args, out: Path) -> Path:

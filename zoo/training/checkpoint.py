@@ -33,6 +33,10 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used: damaged, of an old format, or holding unsafe objects."""
 
 
+class DamagedCheckpoint(CheckpointError):
+    """A checkpoint file that is truncated or not a checkpoint at all."""
+
+
 def save(out: Path, vae, estimator, optimizer, cfg, history: List[dict], world_size: int = 1) -> None:
     """Write ``checkpoint.pt`` (the one before becomes ``checkpoint.prev.pt``) and ``history.json``."""
     state = {
@@ -75,7 +79,7 @@ def read(path: Path) -> dict:
             f"{path} holds objects other than tensors and plain values, which could run code when loaded; "
             "refused (nothing in it was run)") from None
     except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is damaged or not a checkpoint ({' '.join(str(e).split())[:120]}); "
+        raise DamagedCheckpoint(f"{path} is damaged or not a checkpoint ({' '.join(str(e).split())[:120]}); "
                               f"resume from {PREVIOUS} if it is there, or start again with --overwrite") from None
     if not isinstance(state, dict) or "format" not in state:
         raise CheckpointError(f"{path} is not a pyro-vae-zoo checkpoint (no format field)")
@@ -128,8 +132,8 @@ def _latest(out: Path) -> Optional[dict]:
     current, previous = out / CHECKPOINT, out / PREVIOUS
     try:
         return read(current) if current.exists() else (read(previous) if previous.exists() else None)
-    except CheckpointError as e:
-        if not previous.exists() or "damaged" not in str(e) or not current.exists():
+    except DamagedCheckpoint:
+        if not previous.exists():
             raise
         state = read(previous)
         tqdm.write(f"{current} is damaged; resuming from {previous} (epoch {state['epoch']})")
@@ -170,5 +174,5 @@ def load(out_dir):
     return vae.eval()
 
 
-__all__ = ["CHECKPOINT", "CONFIG", "FORMAT", "HISTORY", "PREVIOUS", "CheckpointError", "convert_legacy", "load",
+__all__ = ["CHECKPOINT", "CONFIG", "FORMAT", "HISTORY", "PREVIOUS", "CheckpointError", "DamagedCheckpoint", "convert_legacy", "load",
            "read", "restore", "save"]

@@ -79,13 +79,12 @@ class LossModule(nn.Module):
 
     def __init__(self, vae: nn.Module, estimator, scale: float = 1.0):
         super().__init__()
-        self.vae = vae
-        self.estimator = estimator if isinstance(estimator, nn.Module) else None
-        self._estimator, self.scale = estimator, scale
+        # an estimator with state (an nn.Module) becomes a submodule, so DDP syncs its buffers
+        self.vae, self.estimator, self.scale = vae, estimator, scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with pyro.settings.context(module_local_params=True):
-            return self.scale * self._estimator.differentiable_loss(self.vae.model, self.vae.guide, x)
+            return self.scale * self.estimator.differentiable_loss(self.vae.model, self.vae.guide, x)
 
 
 def wrap(vae: nn.Module, estimator, world: World) -> Optional[nn.Module]:

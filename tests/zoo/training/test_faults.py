@@ -88,7 +88,7 @@ def test_an_old_format_checkpoint_gets_a_clear_message_and_converts(run_dir, tmp
     assert _same(zoo.load(run).state_dict(), zoo.load(run_dir).state_dict())
 
 
-@pytest.mark.parametrize("name", ["history.json", "config.json", "data.json"])
+@pytest.mark.parametrize("name", ["history.json", "data.json"])
 def test_damaged_json_files_give_one_line(run_dir, tmp_path, name):
     run = _copy(run_dir, tmp_path)
     text = (run / name).read_text()
@@ -98,6 +98,16 @@ def test_damaged_json_files_give_one_line(run_dir, tmp_path, name):
     proc = vaezoo(*command, check=False)
     assert proc.returncode == 2 and f"{name} is damaged" in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_damaged_config_json_is_rewritten_on_resume(run_dir, tmp_path):
+    """config.json only describes the run (the checkpoint holds the settings that are checked):
+    a resume writes it again."""
+    run = _copy(run_dir, tmp_path)
+    good = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text("{\"model\": ")
+    vaezoo("train", *TINY, "--epochs", "3", "--out", run, "--resume")
+    assert json.loads((run / "config.json").read_text()) == good
 
 
 def test_a_truncated_checkpoint_resumes_from_the_previous_one_to_the_same_numbers(run_dir, tmp_path):
