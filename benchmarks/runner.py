@@ -32,7 +32,8 @@ from benchmarks.suite import Settings, Suite, override
 
 RESULTS, REPORT = "results.json", "report.md"
 FORMAT = 1
-PROFILES = ("smoke", "quick", "paper")
+PROFILES = ("smoke", "quick", "standard", "paper")  # every suite has smoke, quick and paper
+REQUIRED_PROFILES = ("smoke", "quick", "paper")
 SMOKE_THREADS = 1  # smoke cells are tiny tensors: a thread pool costs more than it gives
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,8 @@ r"""Normalizing-flow guides: a diagonal Gaussian pushed through K amortized flow
 
 with h the encoder's features; every step's parameters are functions of h (amortized) [1].
 The distribution computes log q in the forward pass, with the draw (:class:`FlowDistribution`);
-other values are scored through the inverses, which only IAF has.
+other values are scored through the inverses, which IAF and the spline flows have
+(``guides.splines``).
 
 References:
     [1] Rezende, Mohamed. Variational Inference with Normalizing Flows. arXiv:1505.05770
@@ -96,8 +97,10 @@ class FlowDistribution(dist.TorchDistribution):
         z = self.base_dist.rsample(sample_shape)
         log_q = self.base_dist.log_prob(z)
         for step in self.transforms:
-            if hasattr(step, "forward_and_log_det"):
+            if hasattr(step, "forward_and_log_det"):  # ours (Sylvester)
                 y, log_det = step.forward_and_log_det(z)
+            elif hasattr(step, "call_and_ladj"):  # zuko's, one pass
+                y, log_det = step.call_and_ladj(z)
             else:
                 y = step(z)
                 log_det = step.log_abs_det_jacobian(z, y)

@@ -50,6 +50,11 @@ PROFILES = {
                               "bounds are far from converged), S = 5000 on 500 test points",
                   dataset="binarized-mnist", binarize=None, train_size=10000, test_size=None, grid=GRID, epochs=10,
                   **_NET, num_samples=5000, ll_size=500, snr_batch=20, snr_draws=100, snr_ks=[1, 5, 50], seeds=2),
+    "standard": EstimatorsSettings(description="binarized MNIST, all 50,000 training images, 50 epochs (near "
+                                     "convergence), S = 5000 on 2,000 test points", dataset="binarized-mnist",
+                                     binarize=None, train_size=None, test_size=None, grid=GRID, epochs=50, **_NET,
+                                     num_samples=5000, ll_size=2000, snr_batch=20, snr_draws=100,
+                                     snr_ks=[1, 5, 50], seeds=2),
     "paper": EstimatorsSettings(description="binarized MNIST, all 50,000 training images, 100 epochs, S = 5000 on the whole "
                               "test set", dataset="binarized-mnist", binarize=None, train_size=None, test_size=None,
                   grid=GRID, epochs=100, **_NET, num_samples=5000, ll_size=10000, snr_batch=20, snr_draws=100,

@@ -8,7 +8,7 @@ from pyro.infer import SVI
 
 import zoo
 
-GUIDES = ["diagonal", "full-rank", "planar:4", "radial:4", "iaf:2", "sylvester:2"]
+GUIDES = ["diagonal", "full-rank", "planar:4", "radial:4", "iaf:2", "sylvester:2", "nsf:2"]
 
 
 def train(vae, x, steps=200, batch=50, lr=3e-3):

@@ -52,7 +52,7 @@ FIELDS = [
     ("likelihood", str, _default(VAEConfig, "likelihood"), "bernoulli, gaussian, gaussian-learned"),
     ("likelihood_scale", Optional[PositiveFloat], None, "the fixed scale of the gaussian likelihood"),
     ("guide", Optional[str], None,
-     f"{_default(VAEConfig, 'guide')} (default), full-rank, planar:K, radial:K, iaf:K, sylvester:K; ae: delta"),
+     f"{_default(VAEConfig, 'guide')} (default), full-rank, planar:K, radial:K, iaf:K, sylvester:K, nsf:K; ae: delta"),
     ("latent_dim", PositiveInt, _default(VAEConfig, "latent_dim"), "the dimension of z"),
     ("hidden", Tuple[PositiveInt, ...], _default(VAEConfig, "hidden"), "hidden layer sizes: --hidden 200 200"),
     ("activation", str, _default(VAEConfig, "activation"), "the hidden activation"),
