@@ -52,6 +52,8 @@ def add_parser(sub) -> None:
     p.add_argument("--address", default=None, help="ray: the cluster's address (default: start a local Ray)")
     p.add_argument("--gpus-per-cell", type=float, default=0.0,
                    help="ray: GPUs per cell, fractional to share a GPU (default: 0)")
+    p.add_argument("--only", action="append", default=None, metavar="KIND",
+                   help="run only the cells of this kind, repeatable (estimators: training, snr-fixed, snr-toy)")
     p.add_argument("--dry-run", action="store_true", help="print the settings and the cells, run nothing")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=cmd_bench)
@@ -62,7 +64,7 @@ def cmd_bench(args) -> int:
     overrides = dict(args.overrides)
     if args.dry_run:
         settings = runner.settings_for(suite, args.profile, args.seeds, overrides)
-        configs = runner.plan(suite, settings, args.device)
+        configs = runner.select(suite, runner.plan(suite, settings, args.device), args.only)
         print("settings: " + json.dumps(runner.settings_dict(settings, args.profile)))
         print(f"{len(configs)} cells:", *(json.dumps(c) for c in configs), sep="\n")
         return 0
@@ -76,7 +78,8 @@ def cmd_bench(args) -> int:
     context = runner.Context(data_root=args.data_root, progress=not args.no_progress)
     try:
         result = runner.run(suite, args.profile, args.seeds, args.out, args.device, overrides, context, args.threads,
-                            backend=args.backend, address=args.address, gpus_per_cell=args.gpus_per_cell)
+                            backend=args.backend, address=args.address, gpus_per_cell=args.gpus_per_cell,
+                            only=args.only)
     except KeyboardInterrupt:
         print("\ninterrupted: finished cells are saved in results.json; run the same command to go on",
               file=sys.stderr)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -177,8 +177,12 @@ def plan(suite: Suite, settings: Settings, device: str) -> List[dict]:
 
 def run(suite, profile: str = "smoke", seeds: Optional[int] = None, out=None, device: str = "cpu",
         overrides: Optional[dict] = None, context: Optional[Context] = None, threads: Optional[int] = None,
-        backend: str = "local", address: Optional[str] = None, gpus_per_cell: float = 0.0) -> dict:
+        backend: str = "local", address: Optional[str] = None, gpus_per_cell: float = 0.0,
+        only: Optional[Sequence[str]] = None) -> dict:
     """Run the cells of ``suite`` not yet in ``out/results.json``, then write ``out/report.md``.
+
+    ``only``: run (and report) only the cells of these kinds (a config's ``"kind"``, ``training``
+    where it has none), e.g. the estimators suite's ``snr-fixed`` and ``snr-toy``.
 
     ``backend``: ``local`` (in this process) or ``ray`` (Ray tasks, ``address`` and
     ``gpus_per_cell``; see ``benchmarks.backends``); each finished cell is saved at once.
@@ -189,6 +193,7 @@ def run(suite, profile: str = "smoke", seeds: Optional[int] = None, out=None, de
     context = context or Context()
     settings = settings_for(suite, profile, seeds, overrides)
     configs = plan(suite, settings, device)
+    configs = select(suite, configs, only)
     out = Path(out or f"bench/{suite.NAME}-{profile}")
     store = ResultStore(out / RESULTS)
     others = sorted({r["suite"] for r in store.records.values()} - {suite.NAME})
@@ -209,7 +214,7 @@ def run(suite, profile: str = "smoke", seeds: Optional[int] = None, out=None, de
     else:
         backends.run_local(suite, todo, context, cell_threads, save)
     records = [store.get(cell_key(suite.NAME, c)) for c in configs]
-    cmd = command(suite.NAME, profile, settings.seeds, out, device, overrides, threads)
+    cmd = command(suite.NAME, profile, settings.seeds, out, device, overrides, threads, only)
     markdown, figures = suite.report(records, settings_dict(settings, profile, command=cmd), out)
     write_text(out / REPORT, markdown)
     return {"records": records, "ran": len(todo), "skipped": len(configs) - len(todo), "report": out / REPORT,
@@ -219,10 +224,29 @@ def run(suite, profile: str = "smoke", seeds: Optional[int] = None, out=None, de
 
 
 def command(suite: str, profile: str, seeds: int, out, device: str = "cpu", overrides: Optional[dict] = None,
-            threads: Optional[int] = None) -> str:
+            threads: Optional[int] = None, only: Optional[Sequence[str]] = None) -> str:
     """The ``vaezoo bench`` command line that reproduces a report."""
     sets = "".join(" --set " + shlex.quote(f"{k}={json.dumps(v, separators=(',', ':'))}")
                    for k, v in (overrides or {}).items())
     dev = f" --device {device}" if device != "cpu" else ""
     thr = f" --threads {threads}" if threads is not None else ""
-    return f"vaezoo bench {suite} --profile {profile} --seeds {seeds} --out {shlex.quote(str(out))}{dev}{thr}{sets}"
+    kinds = "".join(f" --only {k}" for k in only or ())
+    return (f"vaezoo bench {suite} --profile {profile} --seeds {seeds} --out {shlex.quote(str(out))}"
+            f"{dev}{thr}{sets}{kinds}")
+
+
+def select(suite: Suite, configs: List[dict], only: Optional[Sequence[str]]) -> List[dict]:
+    """The configs of the kinds in ``only`` (all if None); an unknown kind is refused."""
+    if not only:
+        return configs
+    kinds = {cell_kind(c) for c in configs}
+    unknown = sorted(set(only) - kinds)
+    if unknown:
+        raise ValueError(f"--only {', '.join(unknown)}: the {suite.NAME} suite has cells of the kinds "
+                         f"{', '.join(sorted(kinds))}")
+    return [c for c in configs if cell_kind(c) in only]
+
+
+def cell_kind(config: dict) -> str:
+    """A cell's kind: its config's ``"kind"``, or ``training``."""
+    return config.get("kind", "training")
