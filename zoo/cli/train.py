@@ -27,7 +27,7 @@ from zoo.models import VAEConfig, list_models
 from zoo.models.conv_vae import ConvVAEConfig
 from zoo.training import FitConfig, distributed, fit
 from zoo.training.checkpoint import refuse_changes
-from zoo.training.fit import check_data
+from zoo.training.checks import check_data
 from zoo.training.optim import OPTIMIZERS
 
 BINARIZE = ("auto", "none", "static", "threshold", "dynamic")
@@ -74,6 +74,8 @@ FIELDS = [
     ("out", Optional[str], None, "the run directory (default: runs/<model>-<dataset>-seed<seed>)"),
     ("resume", bool, False, "continue the run in --out from its checkpoint"),
     ("overwrite", bool, False, "replace the run in --out (its checkpoint, history, eval.json and figures)"),
+    ("logger", Literal["none", "tensorboard"], "none",
+     "tensorboard: per-epoch scalars and image grids in OUT/tensorboard (pip install -e '.[tensorboard]')"),
     ("no_progress", bool, False, "no progress bars"),
 ]
 
@@ -171,7 +173,8 @@ def run(args) -> int:
         write_json(out / DATA_FILE, spec)
     try:
         history = fit(vae, train, test=test, epochs=args.epochs, out_dir=out, resume=args.resume,
-                      overwrite=args.overwrite, progress=not args.no_progress, device=args.device, **fit_options)
+                      overwrite=args.overwrite, progress=not args.no_progress, device=args.device,
+                      logger=args.logger, **fit_options)
     finally:
         if world.size > 1 and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

@@ -16,6 +16,7 @@ global RNG seeded by them for the epoch (the state from before is restored after
 run resumed from its checkpoint (model, estimator and optimizer state) reaches the same
 parameters as an uninterrupted one, and runs interleaved in one process do not disturb each other.
 """
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -33,7 +34,8 @@ from zoo._utils.devices import check_device
 from zoo._utils.options import freeze_options
 from zoo.data import binarize as binarize_data
 from zoo.evaluation.likelihood import elbo_and_kl
-from zoo.training import checkpoint, distributed
+from zoo.training import checkpoint, distributed, loggers
+from zoo.training.checks import TrainingDiverged, as_model_data, check_finite, holds_run
 from zoo.training.optim import OPTIMIZERS, make_optimizer
 
 
@@ -86,6 +88,7 @@ def fit(
     eval_batch_size: int = 1000,
     before_epoch: Optional[Callable[[int], Optional[dict]]] = None,
     device="cpu",
+    logger=None,
     **config,
 ) -> List[dict]:
     """Train ``vae`` and return the per-epoch history.
@@ -108,13 +111,15 @@ def fit(
         device: ``cpu``, ``cuda`` or ``cuda:N``: the model, the estimator and the data (kept
             resident there) move to it; refused if torch sees no CUDA device. A seed gives the
             same numbers on a re-run on the same device.
+        logger: ``"tensorboard"`` (events in ``out_dir/tensorboard``, ``zoo.training.loggers``),
+            ``None``, or an object with ``start``, ``log_epoch`` and ``close``.
         **config: fields of :class:`FitConfig` (estimator, num_particles, batch_size, lr,
             optimizer, seed, binarize).
 
     Returns:
         One record per epoch: ``epoch``, ``loss`` (the training objective per datapoint,
         averaged over the epoch), ``train_elbo``, ``train_kl``, ``test_elbo``, ``test_kl``
-        (nats per datapoint), ``train_time_s`` and ``eval_time_s``.
+        (nats per datapoint), ``lr``, ``train_time_s`` and ``eval_time_s``.
 
     Raises:
         TrainingDiverged: at the first non-finite loss or parameter; the checkpoint of the last
@@ -136,6 +141,7 @@ def fit(
     if out is not None and not (resume or overwrite) and holds_run(out):
         raise FileExistsError(f"out_dir {out} already holds a run; pass resume=True to continue it or overwrite=True "
                               "to replace it")
+    log = loggers.make_logger(logger, out, test, cfg.seed)  # refused before anything is written
     estimator = cfg.make_estimator(tuple(vae.data_shape))
     vae.to(device)
     if isinstance(estimator, torch.nn.Module):
@@ -152,8 +158,11 @@ def fit(
                 (out / name).unlink(missing_ok=True)
         checkpoint.write_config(out, vae, cfg, world.size)
     ddp = distributed.wrap(vae, estimator, world)  # after the restore: DDP broadcasts rank 0's state
+    log = log if world.main else None
+    if log is not None:
+        log.start(len(history) + 1)
     # Data are checked once above; per-step support checks would only repeat that work.
-    with pyro.validation_enabled(False), pyro.settings.context(module_local_params=True):
+    with pyro.validation_enabled(False), pyro.settings.context(module_local_params=True), _closing(log):
         for epoch in range(len(history) + 1, epochs + 1):
             extra = before_epoch(epoch) if before_epoch is not None else None
             _test_exit_hook(world, epoch)
@@ -168,7 +177,18 @@ def fit(
             history.append(record)
             if writes:
                 checkpoint.save(out, vae, estimator, optimizer, cfg, history, world.size)
+            if log is not None:
+                log.log_epoch(record, vae, epoch)
     return history
+
+
+@contextlib.contextmanager
+def _closing(log):
+    try:
+        yield
+    finally:
+        if log is not None:
+            log.close()
 
 
 def trainable_parameters(vae, estimator) -> List[torch.Tensor]:
@@ -188,7 +208,8 @@ def _run_epoch(vae, estimator, optimizer, train, test, epoch, cfg, progress, eva
     with seeded(_epoch_seed(cfg.seed, epoch) + 2 + distributed.RANK_SEED_STRIDE * world.rank, data.device):
         total = train_epoch(vae, estimator, optimizer, data, cfg.batch_size, gen, f"epoch {epoch}", progress,
                             world, ddp)
-    record = {"epoch": epoch, "loss": total / data.shape[0], "train_time_s": time.perf_counter() - start}
+    record = {"epoch": epoch, "loss": total / data.shape[0], "lr": optimizer.param_groups[0]["lr"],
+              "train_time_s": time.perf_counter() - start}
     start = time.perf_counter()
     # Evaluation draws from its own seeded RNG so it neither perturbs nor depends on training noise.
     with seeded(_epoch_seed(cfg.seed, epoch) + 1, data.device):
@@ -248,54 +269,6 @@ def step(vae, estimator, optimizer, x: torch.Tensor, ddp=None) -> torch.Tensor:
     return loss.detach()
 
 
-class TrainingDiverged(RuntimeError):
-    """Training produced a non-finite loss or parameter.
-
-    Attributes:
-        where: the epoch (``"epoch 3"``); step: the step within it (0: at the epoch's end);
-        quantity: what was not finite; last_good_epoch: the last epoch saved with finite values.
-    """
-
-    def __init__(self, where: str, step: int, quantity: str, last_good_epoch: Optional[int] = None):
-        self.where, self.step, self.quantity, self.last_good_epoch = where, step, quantity, last_good_epoch
-        super().__init__(where, step, quantity)
-
-    def __str__(self) -> str:
-        at = f"{self.where}, step {self.step}" if self.step else f"the end of {self.where}"
-        kept = f"; the checkpoint of epoch {self.last_good_epoch} is kept" if self.last_good_epoch else ""
-        return f"training diverged at {at}: {self.quantity}{kept}; try a lower learning rate (--lr)"
-
-
-def check_finite(vae, estimator, epoch: int) -> None:
-    """``TrainingDiverged`` if a parameter or buffer of the model or the estimator is not finite."""
-    modules = [("", vae)] + ([("estimator.", estimator)] if isinstance(estimator, torch.nn.Module) else [])
-    for prefix, module in modules:
-        for name, t in module.state_dict().items():
-            if t.is_floating_point() and not torch.isfinite(t).all():
-                raise TrainingDiverged(f"epoch {epoch}", 0, f"{prefix}{name} is not finite")
-
-
-def holds_run(out: Path) -> bool:
-    """Whether ``out`` holds a training run (a checkpoint or a history)."""
-    return any((out / name).exists() for name in (checkpoint.CHECKPOINT, checkpoint.PREVIOUS, checkpoint.HISTORY))
-
-
-def as_model_data(vae, x, name: str, binarize: Optional[str]) -> torch.Tensor:
-    """``x`` checked (a non-empty tensor of the model's data shape, valid for its likelihood) and
-    cast to the model's floating dtype."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() == 0 or x.shape[0] == 0:
-        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}); it needs at least one example")
-    dtype = next((p.dtype for p in vae.parameters() if p.is_floating_point()), torch.get_default_dtype())
-    if x.dtype != dtype:
-        if x.dtype.is_complex:
-            raise TypeError(f"{name} has dtype {x.dtype}; expected real data (it is cast to the model's {dtype})")
-        x = x.to(dtype)
-    check_data(vae, x, name, binarize)
-    return x
-
-
 def _test_exit_hook(world, epoch: int) -> None:
     """Fault-injection tests: ``VAEZOO_TEST_EXIT=RANK:EPOCH`` kills that rank as the epoch starts."""
     if os.environ.get("VAEZOO_TEST_EXIT") == f"{world.rank}:{epoch}":
@@ -309,16 +282,3 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     """The generator that draws an epoch's batch order (then its dynamic binarization)."""
     return torch.Generator().manual_seed(_epoch_seed(seed, epoch))
-
-
-def check_data(vae, x, name: str, binarize: Optional[str]) -> None:
-    # Whatever the global validation flag: this one check stands in for all per-step checks.
-    with pyro.validation_enabled(True):
-        vae.check_input(x, name) if binarize is None else _check_probabilities(vae, x, name)
-
-
-def _check_probabilities(vae, x, name: str) -> None:
-    with pyro.validation_enabled(False):
-        vae.check_input(x, name)
-    if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-        raise ValueError(f"{name} must hold intensities in [0, 1] for dynamic binarization")

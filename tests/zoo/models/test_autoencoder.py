@@ -192,7 +192,7 @@ def test_fit_history_and_load_round_trip(mnist_bin, tmp_path):
     train, test = mnist_bin
     ae = make_ae(likelihood="gaussian", likelihood_options={"scale": 0.5})
     history = zoo.fit(ae, train, test=test, epochs=3, batch_size=50, lr=3e-3, out_dir=tmp_path, progress=False)
-    keys = {"epoch", "loss", "train_elbo", "test_elbo", "train_time_s", "eval_time_s"}  # no KL
+    keys = {"epoch", "loss", "lr", "train_elbo", "test_elbo", "train_time_s", "eval_time_s"}  # no KL
     assert [set(r) for r in history] == [keys] * 3
     assert history[-1]["loss"] < history[0]["loss"] and history[-1]["test_elbo"] > history[0]["test_elbo"]
     loaded = zoo.load(tmp_path)

@@ -14,7 +14,7 @@ from zoo.training import CHECKPOINT, HISTORY, FitConfig
 from zoo.training.fit import _epoch_seed
 
 TIME_FIELDS = ("train_time_s", "eval_time_s")
-KEYS_WITH_TEST = {"epoch", "loss", "train_elbo", "train_kl", "test_elbo", "test_kl", *TIME_FIELDS}
+KEYS_WITH_TEST = {"epoch", "loss", "lr", "train_elbo", "train_kl", "test_elbo", "test_kl", *TIME_FIELDS}
 
 
 def without_times(history):
