@@ -31,6 +31,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def help_text(command: Optional[str] = None) -> str:
+    """``vaezoo --help`` (or ``vaezoo COMMAND --help``) as text: the CLI pages of the docs are
+    generated from it."""
+    if command == "train":
+        from zoo.cli import train
+
+        return train.parser().format_help()
+    parser = _parser()
+    if command is None:
+        return parser.format_help()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if command not in sub.choices:
+        raise ValueError(f"unknown command {command!r}; choose from {', '.join(sub.choices)}")
+    return sub.choices[command].format_help()
+
+
+def commands() -> List[str]:
+    """The commands of ``vaezoo``, in the order its help lists them."""
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return list(sub.choices)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     from zoo.training import TrainingDiverged
 

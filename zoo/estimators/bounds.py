@@ -74,7 +74,7 @@ def miwae_bound(log_w: torch.Tensor, num_groups: int) -> torch.Tensor:
 
 
 def ciwae_bound(log_w: torch.Tensor, beta: float) -> torch.Tensor:
-    """CIWAE: ``beta * ELBO + (1 - beta) * IWAE`` on the same particles, beta in [0, 1] [4]."""
+    """CIWAE: ``beta * ELBO + (1 - beta) * IWAE`` on the same particles (beta in [0, 1]) [4]."""
     beta = check_unit_interval("beta", beta)
     return beta * elbo_bound(log_w) + (1.0 - beta) * iwae_bound(log_w)
 

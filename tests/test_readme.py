@@ -1,0 +1,31 @@
+"""The README stays a README: short, with the two commands CI and users run."""
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text()
+
+
+def commands():
+    return re.findall(r"```bash\n(python3 -m venv .venv && .*?)\n```", README)
+
+
+def test_readme_is_at_most_250_lines():
+    assert len(README.splitlines()) <= 250
+
+
+def test_two_commands_set_up_from_scratch_with_the_pinned_versions():
+    main, tests = [c for c in commands() if "vaezoo train" in c or "pytest" in c]
+    assert "vaezoo train --dataset mnist5k" in main and "-c constraints/ci.txt" in main
+    assert tests.endswith(".venv/bin/python -m pytest -q") and "-c constraints/ci.txt" in tests
+
+
+def test_ci_runs_the_readme_test_command_and_the_strict_docs_build():
+    ci = (REPO / ".ci" / "run").read_text()
+    tests = next(c for c in commands() if "pytest" in c)
+    assert tests in ci and "mkdocs build --strict" in ci
+
+
+def test_links_into_the_docs_exist():
+    for target in re.findall(r"\]\((docs/[^)#]+)\)", README):
+        assert (REPO / target).exists(), target
