@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 BACKENDS = ("local", "ray")
-OnResult = Callable[[dict, dict, float], None]  # (config, result, seconds)
+OnResult = Callable[..., None]  # (config, result, seconds[, machine]): called as each cell finishes
 
 
 def run_local(suite, todo: List[dict], context, threads: Optional[int], on_result: OnResult) -> None:
@@ -55,8 +55,8 @@ def run_ray(suite, todo: List[dict], context, threads: Optional[int], on_result:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:
                     config = pending.pop(ref)
-                    result, seconds = ray.get(ref)
-                    on_result(config, result, seconds)
+                    result, seconds, machine = ray.get(ref)
+                    on_result(config, result, seconds, machine)
                     bar.update(1)
     finally:
         if started:
@@ -64,14 +64,16 @@ def run_ray(suite, todo: List[dict], context, threads: Optional[int], on_result:
 
 
 def _remote_cell(module: str, config: dict, data_root: Optional[str], threads: Optional[int]):
-    """One cell in a Ray worker: the suite imported by module name, the thread count set as locally."""
-    from benchmarks.runner import Context
+    """One cell in a Ray worker: the suite imported by module name, the thread count set as locally;
+    returns the result, its time and the machine it ran on (recorded, not the driver's)."""
+    from benchmarks.runner import Context, machine
 
     suite = importlib.import_module(module)
     with torch_threads(threads):
         start = time.perf_counter()
         result = suite.run_cell(config, Context(data_root=data_root, progress=False))
-    return result, time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        return result, seconds, machine(config.get("device", "cpu"))
 
 
 @contextmanager

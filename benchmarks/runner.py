@@ -128,11 +128,13 @@ def machine(device: str) -> dict:
     return out
 
 
-def make_record(suite: str, profile: str, config: dict, result: dict, wall_time_s: float) -> dict:
+def make_record(suite: str, profile: str, config: dict, result: dict, wall_time_s: float,
+                machine_info: Optional[dict] = None) -> dict:
+    """A cell's record; ``machine_info``: where it ran (default: this process, now)."""
     git = git_state()
     return {"key": cell_key(suite, config), "suite": suite, "profile": profile, "config": config,
             "seed": config.get("seed"), "result": result, "wall_time_s": wall_time_s, "versions": versions(),
-            "git_commit": git["commit"], "git_dirty": git["dirty"], "machine": machine(config.get("device", "cpu")),
+            "git_commit": git["commit"], "git_dirty": git["dirty"], "machine": machine_info or machine(config.get("device", "cpu")),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
@@ -206,8 +208,8 @@ def run(suite, profile: str = "smoke", seeds: Optional[int] = None, out=None, de
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(backends.BACKENDS)}")
     cell_threads = threads if threads is not None else SMOKE_THREADS if profile == "smoke" else None
 
-    def save(config: dict, result: dict, seconds: float) -> None:
-        store.add(make_record(suite.NAME, profile, config, result, seconds))
+    def save(config: dict, result: dict, seconds: float, machine_info: Optional[dict] = None) -> None:
+        store.add(make_record(suite.NAME, profile, config, result, seconds, machine_info))
 
     if backend == "ray":
         backends.run_ray(suite, todo, context, cell_threads, save, address, gpus_per_cell)

@@ -35,6 +35,8 @@ def test_ray_cells_equal_local_cells(tmp_path, local_ray):
     for a, b in zip(local["records"], remote["records"]):
         assert a["config"] == b["config"]
         assert _without_times(a["result"]) == _without_times(b["result"])
+        # where the cell ran: its own thread count (smoke: 1), not the driver's
+        assert a["machine"]["threads"] == b["machine"]["threads"] == runner.SMOKE_THREADS
     # the driver alone wrote results.json, with every cell
     assert len(runner.ResultStore(tmp_path / "ray" / runner.RESULTS).records) == 2
 
