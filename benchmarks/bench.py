@@ -54,6 +54,8 @@ def add_parser(sub) -> None:
                    help="ray: GPUs per cell, fractional to share a GPU (default: 0)")
     p.add_argument("--only", action="append", default=None, metavar="KIND",
                    help="run only the cells of this kind, repeatable (estimators: training, snr-fixed, snr-toy)")
+    p.add_argument("--report-only", action="store_true",
+                   help="run nothing: write report.md from the cells already in --out (e.g. of a run in progress)")
     p.add_argument("--dry-run", action="store_true", help="print the settings and the cells, run nothing")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=cmd_bench)
@@ -79,7 +81,7 @@ def cmd_bench(args) -> int:
     try:
         result = runner.run(suite, args.profile, args.seeds, args.out, args.device, overrides, context, args.threads,
                             backend=args.backend, address=args.address, gpus_per_cell=args.gpus_per_cell,
-                            only=args.only)
+                            only=args.only, report_only=args.report_only)
     except KeyboardInterrupt:
         print("\ninterrupted: finished cells are saved in results.json; run the same command to go on",
               file=sys.stderr)

@@ -180,8 +180,11 @@ def plan(suite: Suite, settings: Settings, device: str) -> List[dict]:
 def run(suite, profile: str = "smoke", seeds: Optional[int] = None, out=None, device: str = "cpu",
         overrides: Optional[dict] = None, context: Optional[Context] = None, threads: Optional[int] = None,
         backend: str = "local", address: Optional[str] = None, gpus_per_cell: float = 0.0,
-        only: Optional[Sequence[str]] = None) -> dict:
+        only: Optional[Sequence[str]] = None, report_only: bool = False) -> dict:
     """Run the cells of ``suite`` not yet in ``out/results.json``, then write ``out/report.md``.
+
+    ``report_only``: run nothing; write the report of the cells already finished (a run still in
+    progress elsewhere, or one stopped part way).
 
     ``only``: run (and report) only the cells of these kinds (a config's ``"kind"``, ``training``
     where it has none), e.g. the estimators suite's ``snr-fixed`` and ``snr-toy``.
@@ -201,7 +204,7 @@ def run(suite, profile: str = "smoke", seeds: Optional[int] = None, out=None, de
     others = sorted({r["suite"] for r in store.records.values()} - {suite.NAME})
     if others:
         raise ValueError(f"{store.path} holds results of the {', '.join(others)} suite; choose another --out")
-    todo = [c for c in configs if cell_key(suite.NAME, c) not in store]
+    todo = [] if report_only else [c for c in configs if cell_key(suite.NAME, c) not in store]
     print(f"{suite.NAME} ({profile}): {len(configs)} cells, {len(configs) - len(todo)} already finished in "
           f"{store.path}, {len(todo)} to run", flush=True)
     if backend not in backends.BACKENDS:
@@ -215,9 +218,15 @@ def run(suite, profile: str = "smoke", seeds: Optional[int] = None, out=None, de
         backends.run_ray(suite, todo, context, cell_threads, save, address, gpus_per_cell)
     else:
         backends.run_local(suite, todo, context, cell_threads, save)
-    records = [store.get(cell_key(suite.NAME, c)) for c in configs]
+    records = [r for r in (store.get(cell_key(suite.NAME, c)) for c in configs) if r is not None]
+    if not records:
+        raise ValueError(f"{store.path} holds no finished cell of this plan; nothing to report")
     cmd = command(suite.NAME, profile, settings.seeds, out, device, overrides, threads, only)
     markdown, figures = suite.report(records, settings_dict(settings, profile, command=cmd), out)
+    if len(records) < len(configs):  # --report-only on a run in progress
+        title, _, rest = markdown.partition("\n")
+        markdown = (f"{title}\n\n**Partial: {len(records)} of the {len(configs)} cells are finished; the others are "
+                    f"running or not yet run, and the same command finishes them.**\n{rest}")
     write_text(out / REPORT, markdown)
     return {"records": records, "ran": len(todo), "skipped": len(configs) - len(todo), "report": out / REPORT,
             "figures": figures}

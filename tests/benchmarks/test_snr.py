@@ -34,3 +34,19 @@ def test_only_runs_and_reports_the_cells_of_a_kind(tmp_path):
     with pytest.raises(ValueError, match="--only nope: the estimators suite has cells of the kinds snr-fixed"):
         runner.run(estimators, "smoke", out=tmp_path / "x", context=Context(progress=False), only=["nope"])
     assert not (tmp_path / "x").exists()  # refused before anything is written
+
+
+def test_report_only_reports_the_finished_cells_and_runs_nothing(tmp_path):
+    import pytest
+
+    from benchmarks import runner
+    from benchmarks.suites import estimators
+
+    out = tmp_path / "est"
+    with pytest.raises(ValueError, match="holds no finished cell"):
+        runner.run(estimators, "smoke", out=out, context=Context(progress=False), report_only=True)
+    runner.run(estimators, "smoke", out=out, context=Context(progress=False), only=["snr-toy"])
+    result = runner.run(estimators, "smoke", out=out, context=Context(progress=False), report_only=True)
+    assert result["ran"] == 0 and [r["config"]["kind"] for r in result["records"]] == ["snr-toy"]
+    text = result["report"].read_text()
+    assert "Gaussian toy" in text and "**Partial: 1 of the 5 cells are finished" in text
