@@ -204,8 +204,9 @@ def run(suite, profile: str = "smoke", seeds: Optional[int] = None, out=None, de
     others = sorted({r["suite"] for r in store.records.values()} - {suite.NAME})
     if others:
         raise ValueError(f"{store.path} holds results of the {', '.join(others)} suite; choose another --out")
-    todo = [] if report_only else [c for c in configs if cell_key(suite.NAME, c) not in store]
-    print(f"{suite.NAME} ({profile}): {len(configs)} cells, {len(configs) - len(todo)} already finished in "
+    unfinished = [c for c in configs if cell_key(suite.NAME, c) not in store]
+    todo = [] if report_only else unfinished
+    print(f"{suite.NAME} ({profile}): {len(configs)} cells, {len(configs) - len(unfinished)} already finished in "
           f"{store.path}, {len(todo)} to run", flush=True)
     if backend not in backends.BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(backends.BACKENDS)}")
@@ -214,7 +215,7 @@ def run(suite, profile: str = "smoke", seeds: Optional[int] = None, out=None, de
     def save(config: dict, result: dict, seconds: float, machine_info: Optional[dict] = None) -> None:
         store.add(make_record(suite.NAME, profile, config, result, seconds, machine_info))
 
-    if backend == "ray":
+    if backend == "ray" and todo:
         backends.run_ray(suite, todo, context, cell_threads, save, address, gpus_per_cell)
     else:
         backends.run_local(suite, todo, context, cell_threads, save)
@@ -228,7 +229,7 @@ def run(suite, profile: str = "smoke", seeds: Optional[int] = None, out=None, de
         markdown = (f"{title}\n\n**Partial: {len(records)} of the {len(configs)} cells are finished; the others are "
                     f"running or not yet run, and the same command finishes them.**\n{rest}")
     write_text(out / REPORT, markdown)
-    return {"records": records, "ran": len(todo), "skipped": len(configs) - len(todo), "report": out / REPORT,
+    return {"records": records, "ran": len(todo), "skipped": len(configs) - len(unfinished), "report": out / REPORT,
             "figures": figures}
 
 
