@@ -12,6 +12,22 @@ from torch import nn
 from torch.distributions import Transform, constraints
 
 
+def matvec(M: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    r"""M z for matrices ``M (*B, D, D)`` and vectors ``z (*S, *B, D)``: the sample dims S are
+    folded into the columns of one batched product, ``M (*B, D, D) @ Z (*B, D, prod S)``.
+
+    (``M @ z.unsqueeze(-1)`` would broadcast M to ``(*S, *B, D, D)``, copying it once per
+    sample: for S = 100 draws of 100 datapoints with D = 50 that copy was half the time of an
+    importance-sampled log p(x).) B may broadcast against z's trailing batch dims.
+    """
+    batch = torch.broadcast_shapes(M.shape[:-2], z.shape[:-1])
+    lead = batch[: len(batch) - (M.dim() - 2)]
+    if not lead:
+        return (M @ z.unsqueeze(-1)).squeeze(-1)
+    cols = z.expand(*batch, z.shape[-1]).reshape(-1, *batch[len(lead):], z.shape[-1]).movedim(0, -1)
+    return (M @ cols).movedim(-1, 0).reshape(*batch, M.shape[-2])
+
+
 class ConditionedHouseholderSylvester(Transform):
     r"""One Householder-Sylvester step with fixed (per-datapoint) parameters [1]:
 
@@ -46,7 +62,7 @@ class ConditionedHouseholderSylvester(Transform):
 
     def _preactivation(self, z: torch.Tensor) -> torch.Tensor:
         Qt_z = self._reflect(z, range(self.v.shape[-2]))  # Q^T z = H_M ... H_1 z
-        return (self.R_tilde @ Qt_z.unsqueeze(-1)).squeeze(-1) + self.b
+        return matvec(self.R_tilde, Qt_z) + self.b
 
     def _log_det(self, preactivation: torch.Tensor) -> torch.Tensor:
         r_diag = self.R.diagonal(dim1=-2, dim2=-1) * self.R_tilde.diagonal(dim1=-2, dim2=-1)
@@ -55,7 +71,7 @@ class ConditionedHouseholderSylvester(Transform):
     def forward_and_log_det(self, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """f(z) and log |det df/dz| from one pre-activation."""
         pre = self._preactivation(z)
-        R_h = (self.R @ torch.tanh(pre).unsqueeze(-1)).squeeze(-1)
+        R_h = matvec(self.R, torch.tanh(pre))
         return z + self._reflect(R_h, reversed(range(self.v.shape[-2]))), self._log_det(pre)  # Q R h = H_1 ... H_M R h
 
     def _call(self, z: torch.Tensor) -> torch.Tensor:

@@ -328,3 +328,16 @@ def test_fit_reports_finite_elbo_and_kl(mnist_bin):
     vae = zoo.build("vae", data_shape=(1, 28, 28), latent_dim=4, hidden=(32,), guide="sylvester:2")
     (record,) = zoo.fit(vae, mnist_bin[0][:100], epochs=1, batch_size=50, test=mnist_bin[1][:50], progress=False)
     assert all(math.isfinite(record[k]) for k in ("loss", "train_elbo", "train_kl", "test_elbo", "test_kl"))
+
+
+@pytest.mark.parametrize("m_batch, z_shape", [((4,), (4,)), ((4,), (3, 4)), ((4,), (2, 3, 4)), ((1, 4), (3, 4)),
+                                              ((4,), (3, 1)), ((), (5,))])
+def test_sylvester_matvec_equals_broadcast_matmul(m_batch, z_shape):
+    # matvec folds the draws into one batched product; it must equal the broadcasting M @ z
+    from guides.sylvester import matvec
+    torch.manual_seed(0)
+    M, z = torch.randn(*m_batch, 6, 6, dtype=torch.float64), torch.randn(*z_shape, 6, dtype=torch.float64)
+    expected = (M @ z.unsqueeze(-1)).squeeze(-1)
+    got = matvec(M, z)
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, rtol=0, atol=1e-12)

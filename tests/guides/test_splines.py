@@ -159,3 +159,19 @@ def test_nsf_trains_a_vae_with_iwae_dreg(mnist_bin):
         opt.step()
         losses.append(value.item() / 50)
     assert np.isfinite(losses).all() and np.mean(losses[-10:]) < np.mean(losses[:10]) - 50
+
+
+def test_rqs_transform_has_zukos_knots_forward_and_inverse():
+    # the exp / sum softmax changes speed, not the spline: same knots, values and inverse as zuko's
+    from zuko.transforms import MonotonicRQSTransform
+    from guides.splines import RQSTransform
+    torch.manual_seed(0)
+    w, h, d = (torch.randn(500, k, dtype=torch.float64) * 5 for k in (8, 8, 7))
+    x = torch.randn(500, dtype=torch.float64) * 3
+    ours, zukos = RQSTransform(w, h, d, bound=4.0), MonotonicRQSTransform(w, h, d, bound=4.0)
+    for name in ("horizontal", "vertical", "derivatives"):
+        assert torch.allclose(getattr(ours, name), getattr(zukos, name), rtol=0, atol=1e-12)
+    y, ladj = ours.call_and_ladj(x)
+    y_ref, ladj_ref = zukos.call_and_ladj(x)
+    assert torch.allclose(y, y_ref, atol=1e-12) and torch.allclose(ladj, ladj_ref, atol=1e-12)
+    assert torch.allclose(ours.inv(y), x, atol=1e-9)
