@@ -28,6 +28,7 @@ from pyro.distributions.transforms import (
 from pyro.nn import ConditionalAutoRegressiveNN
 from torch import nn
 from torch.distributions import Transform, constraints
+import zuko.transforms  # noqa: F401  (gives every torch Transform ``call_and_ladj``, below)
 
 from guides.gaussian import DiagonalGaussian
 from guides.sylvester import ConditionalHouseholderSylvester, ConditionedHouseholderSylvester  # noqa: F401
@@ -71,7 +72,9 @@ class FlowDistribution(dist.TorchDistribution):
 
     :meth:`rsample_and_log_prob` draws z_0 ~ q_0 and maps it through the steps once, summing
     the log-determinants as it goes (distrax's ``sample_and_log_prob``): the draw and its
-    log-density come out together. ``rsample`` keeps that pair on the distribution, so that
+    log-density come out together. Each step is asked for ``call_and_ladj(z)``, zuko's
+    protocol: zuko's steps and the Sylvester step compute both from one pass, and zuko gives
+    every other torch ``Transform`` the two-call form ``y = t(z)``, ``t.log_abs_det_jacobian(z, y)``. ``rsample`` keeps that pair on the distribution, so that
     Pyro's ``log_prob`` of the site at its own value is the log-density from the draw. Any
     other value is scored through the steps' inverses (IAF; planar, radial and Sylvester steps
     have none, and refuse). Nothing here touches a step's inverse on the forward path, so no
@@ -97,13 +100,7 @@ class FlowDistribution(dist.TorchDistribution):
         z = self.base_dist.rsample(sample_shape)
         log_q = self.base_dist.log_prob(z)
         for step in self.transforms:
-            if hasattr(step, "forward_and_log_det"):  # ours (Sylvester)
-                y, log_det = step.forward_and_log_det(z)
-            elif hasattr(step, "call_and_ladj"):  # zuko's, one pass
-                y, log_det = step.call_and_ladj(z)
-            else:
-                y = step(z)
-                log_det = step.log_abs_det_jacobian(z, y)
+            y, log_det = step.call_and_ladj(z)
             z, log_q = y, log_q - log_det
         return z, log_q
 

@@ -68,14 +68,14 @@ class ConditionedHouseholderSylvester(Transform):
         r_diag = self.R.diagonal(dim1=-2, dim2=-1) * self.R_tilde.diagonal(dim1=-2, dim2=-1)
         return torch.log1p(r_diag * (1 - torch.tanh(preactivation).pow(2))).sum(-1)
 
-    def forward_and_log_det(self, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """f(z) and log |det df/dz| from one pre-activation."""
+    def call_and_ladj(self, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """f(z) and log |det df/dz| from one pre-activation (zuko's one-pass protocol)."""
         pre = self._preactivation(z)
         R_h = matvec(self.R, torch.tanh(pre))
         return z + self._reflect(R_h, reversed(range(self.v.shape[-2]))), self._log_det(pre)  # Q R h = H_1 ... H_M R h
 
     def _call(self, z: torch.Tensor) -> torch.Tensor:
-        return self.forward_and_log_det(z)[0]
+        return self.call_and_ladj(z)[0]
 
     def _inverse(self, y: torch.Tensor) -> torch.Tensor:
         raise KeyError("ConditionedHouseholderSylvester has no closed-form inverse; a flow distribution scores "

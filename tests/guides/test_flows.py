@@ -18,6 +18,7 @@ from guides import build_guide, list_guides
 from guides.flows import IAFGuide, PlanarFlowGuide, RadialFlowGuide, SylvesterFlowGuide
 from guides.splines import SplineFlowGuide
 from zoo.estimators import log_weights
+from tests.guides.helpers import perturbed_guide
 
 KINDS = ["planar", "radial", "iaf", "sylvester", "nsf"]
 F64 = torch.float64
@@ -30,14 +31,7 @@ def make_guide(kind, num_flows=2, latent_dim=D, scale=0.5, seed=0):
     The spline steps' MLPs (64 hidden units) take a fifth of the perturbation: at the full one
     their splines reach the minimum slope (1e-3) and a composed Jacobian of three steps becomes
     too ill-conditioned for slogdet to check a log-determinant to 1e-10."""
-    if kind == "nsf":
-        scale = scale / 5
-    torch.manual_seed(seed)
-    guide = build_guide(f"{kind}:{num_flows}", H, latent_dim).double()
-    with torch.no_grad():
-        for p in guide.flows.parameters():
-            p.add_(scale * torch.randn_like(p))
-    return guide
+    return perturbed_guide(f"{kind}:{num_flows}", H, latent_dim, scale / 5 if kind == "nsf" else scale, seed)
 
 
 def randn(*shape, scale=1.0):

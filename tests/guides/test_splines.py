@@ -15,6 +15,7 @@ from guides.splines import SplineFlowGuide
 from zoo._utils.params import expose
 from zoo.evaluation.gradients import gradient_stats
 from zoo.models.vae import DATA_PLATE, LATENT
+from tests.guides.helpers import perturbed_guide
 
 F64 = torch.float64
 H, D = 5, 4
@@ -22,12 +23,7 @@ H, D = 5, 4
 
 def make_guide(num_flows=2, latent_dim=D, in_features=H, scale=0.3, seed=0):
     """A float64 spline guide with its step MLPs moved away from their initialization."""
-    torch.manual_seed(seed)
-    guide = build_guide(f"nsf:{num_flows}", in_features, latent_dim).double()
-    with torch.no_grad():
-        for p in guide.flows.parameters():
-            p.add_(scale * torch.randn_like(p))
-    return guide
+    return perturbed_guide(f"nsf:{num_flows}", in_features, latent_dim, scale, seed)
 
 
 def test_registered_with_steps_and_options():

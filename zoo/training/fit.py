@@ -162,7 +162,8 @@ def fit(
     if log is not None:
         log.start(len(history) + 1)
     # Data are checked once above; per-step support checks would only repeat that work.
-    with pyro.validation_enabled(False), pyro.settings.context(module_local_params=True), _closing(log):
+    with pyro.validation_enabled(False), pyro.settings.context(module_local_params=True), \
+            contextlib.closing(log) if log is not None else contextlib.nullcontext():
         for epoch in range(len(history) + 1, epochs + 1):
             extra = before_epoch(epoch) if before_epoch is not None else None
             _test_exit_hook(world, epoch)
@@ -180,15 +181,6 @@ def fit(
             if log is not None:
                 log.log_epoch(record, vae, epoch)
     return history
-
-
-@contextlib.contextmanager
-def _closing(log):
-    try:
-        yield
-    finally:
-        if log is not None:
-            log.close()
 
 
 def trainable_parameters(vae, estimator) -> List[torch.Tensor]:
