@@ -1,4 +1,6 @@
-"""Running the ``vaezoo`` command in a subprocess, shared by the CLI tests of this folder."""
+"""Running the ``vaezoo`` command, in a subprocess or in this process, for the CLI tests."""
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -21,3 +23,18 @@ def vaezoo(*args, check: bool = True, **env):
     if check and proc.returncode != 0:
         raise AssertionError(f"vaezoo {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr}")
     return proc
+
+
+def vaezoo_here(*args) -> subprocess.CompletedProcess:
+    """``vaezoo ARGS`` run in this process: its exit status, stdout and stderr, as from
+    :func:`vaezoo` (``check=False``). For commands refused before any work, where a fresh
+    process would spend ~3 s importing torch to run the same few lines of checks."""
+    from zoo.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # argparse's refusals
+            code = e.code if isinstance(e.code, int) else 1
+    return subprocess.CompletedProcess(["vaezoo", *map(str, args)], code, out.getvalue(), err.getvalue())

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tests.clitools import TINY, vaezoo
+from tests.clitools import TINY, vaezoo, vaezoo_here
 
 
 def test_list_names_every_registry():
@@ -30,7 +30,7 @@ def test_train_writes_run_files_and_sample_redraws_them(tmp_path):
 def test_existing_out_needs_resume_or_overwrite(tmp_path):
     run = tmp_path / "run"
     vaezoo("train", *TINY, "--out", run)
-    proc = vaezoo("train", *TINY, "--out", run, check=False)
+    proc = vaezoo_here("train", *TINY, "--out", run)
     assert proc.returncode == 2 and "--resume" in proc.stderr and "--overwrite" in proc.stderr
     before = json.loads((run / "history.json").read_text())
     vaezoo("train", *TINY[:-3], "--epochs", "2", "--no-progress", "--out", run, "--resume")
@@ -54,7 +54,7 @@ def test_existing_out_needs_resume_or_overwrite(tmp_path):
     (["--estimator-option", "alpha"], "expected NAME=VALUE, got 'alpha'"),
 ])
 def test_bad_arguments_exit_2_with_a_message(tmp_path, bad, message):
-    proc = vaezoo("train", *TINY, *bad, "--out", tmp_path / "run", check=False)
+    proc = vaezoo_here("train", *TINY, *bad, "--out", tmp_path / "run")
     assert proc.returncode == 2
     assert message in proc.stderr
 
@@ -69,7 +69,7 @@ def test_estimator_options_reach_the_fit_config(tmp_path):
 
 def test_grayscale_data_with_bernoulli_and_no_binarization_suggests_binarizing(tmp_path):
     args = [a for a in TINY if a not in ("--binarize", "static")]
-    proc = vaezoo("train", *args, "--binarize", "none", "--out", tmp_path / "run", check=False)
+    proc = vaezoo_here("train", *args, "--binarize", "none", "--out", tmp_path / "run")
     assert proc.returncode == 2 and "binarize" in proc.stderr
     assert not (tmp_path / "run").exists()  # refused before the run directory was made
 

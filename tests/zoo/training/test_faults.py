@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import zoo
-from tests.clitools import REPO, TINY, vaezoo
+from tests.clitools import REPO, TINY, vaezoo, vaezoo_here
 from zoo.cli import main
 from zoo.training import checkpoint
 
@@ -95,7 +95,7 @@ def test_damaged_json_files_give_one_line(run_dir, tmp_path, name):
     (run / name).write_text(text[: len(text) // 2])
     command = ["train", *TINY, "--epochs", "3", "--out", run, "--resume"] if name != "history.json" else \
         ["sample", run]
-    proc = vaezoo(*command, check=False)
+    proc = vaezoo_here(*command)
     assert proc.returncode == 2 and f"{name} is damaged" in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
@@ -208,7 +208,7 @@ def test_resume_refuses_changed_data_arguments_naming_them(run_dir, tmp_path):
     before = {p.name: p.read_bytes() for p in run.iterdir()}
     args = [a if a != "static" else "threshold" for a in TINY]
     args[args.index("--train-size") + 1] = "150"
-    proc = vaezoo("train", *args, "--epochs", "3", "--out", run, "--resume", check=False)
+    proc = vaezoo_here("train", *args, "--epochs", "3", "--out", run, "--resume")
     assert proc.returncode == 2 and "its data settings differ" in proc.stderr, proc.stderr
     assert "binarize: 'static' -> 'threshold'" in proc.stderr and "train_size: 200 -> 150" in proc.stderr
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
@@ -247,7 +247,7 @@ def test_runs_killed_at_random_moments_resume_to_the_uninterrupted_numbers(tmp_p
 def test_a_refused_overwrite_leaves_the_run_exactly_as_it_was(run_dir, tmp_path, bad):
     run = _copy(run_dir, tmp_path)
     before = {p.name: p.read_bytes() for p in run.iterdir()}
-    proc = vaezoo("train", *TINY, "--out", run, "--overwrite", *bad, check=False)
+    proc = vaezoo_here("train", *TINY, "--out", run, "--overwrite", *bad)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
 
@@ -264,5 +264,5 @@ def test_a_checkpoint_with_non_finite_parameters_is_refused_by_eval(run_dir, tmp
     state = checkpoint.read(run / checkpoint.CHECKPOINT)
     state["model"]["decoder.net.0.weight"][0, 0] = float("nan")
     torch.save(state, run / checkpoint.CHECKPOINT)
-    proc = vaezoo("eval", run, "--num-samples", "5", check=False)
+    proc = vaezoo_here("eval", run, "--num-samples", "5")
     assert proc.returncode == 2 and "non-finite values in decoder.net.0.weight" in proc.stderr, proc.stderr
