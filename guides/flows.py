@@ -74,7 +74,8 @@ class FlowDistribution(dist.TorchDistribution):
     the log-determinants as it goes (distrax's ``sample_and_log_prob``): the draw and its
     log-density come out together. Each step is asked for ``call_and_ladj(z)``, zuko's
     protocol: zuko's steps and the Sylvester step compute both from one pass, and zuko gives
-    every other torch ``Transform`` the two-call form ``y = t(z)``, ``t.log_abs_det_jacobian(z, y)``. ``rsample`` keeps that pair on the distribution, so that
+    every other torch ``Transform`` the two-call form ``y = t(z)``,
+    ``t.log_abs_det_jacobian(z, y)``. ``rsample`` keeps that pair on the distribution, so that
     Pyro's ``log_prob`` of the site at its own value is the log-density from the draw. Any
     other value is scored through the steps' inverses (IAF; planar, radial and Sylvester steps
     have none, and refuse). Nothing here touches a step's inverse on the forward path, so no
