@@ -61,8 +61,13 @@ def add_parser(sub) -> None:
     p.set_defaults(run=cmd_bench)
 
 
+def suite_module(name: str):
+    """The module of the suite ``name`` (a key of ``SUITES``)."""
+    return importlib.import_module(SUITES[name])
+
+
 def cmd_bench(args) -> int:
-    suite = importlib.import_module(SUITES[args.suite])
+    suite = suite_module(args.suite)
     overrides = dict(args.overrides)
     if args.dry_run:
         settings = runner.settings_for(suite, args.profile, args.seeds, overrides)

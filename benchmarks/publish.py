@@ -62,11 +62,9 @@ def index(docs: Path, profiles=PROFILES) -> str:
 
 def _profiles(suite: str):
     """The profiles the suite has (``PROFILES`` of its module)."""
-    import importlib
+    from benchmarks.bench import suite_module
 
-    from benchmarks.bench import SUITES
-
-    return importlib.import_module(SUITES[suite]).PROFILES
+    return suite_module(suite).PROFILES
 
 
 def main(argv=None) -> int:

@@ -22,8 +22,6 @@ def matvec(M: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """
     batch = torch.broadcast_shapes(M.shape[:-2], z.shape[:-1])
     lead = batch[: len(batch) - (M.dim() - 2)]
-    if not lead:
-        return (M @ z.unsqueeze(-1)).squeeze(-1)
     cols = z.expand(*batch, z.shape[-1]).reshape(-1, *batch[len(lead):], z.shape[-1]).movedim(0, -1)
     return (M @ cols).movedim(-1, 0).reshape(*batch, M.shape[-2])
 
