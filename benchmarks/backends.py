@@ -17,6 +17,8 @@ from typing import Callable, List, Optional
 import torch
 from tqdm.auto import tqdm
 
+from benchmarks.cell import Context, machine
+
 BACKENDS = ("local", "ray")
 OnResult = Callable[..., None]  # (config, result, seconds[, machine]): called as each cell finishes
 
@@ -66,8 +68,6 @@ def run_ray(suite, todo: List[dict], context, threads: Optional[int], on_result:
 def _remote_cell(module: str, config: dict, data_root: Optional[str], threads: Optional[int]):
     """One cell in a Ray worker: the suite imported by module name, the thread count set as locally;
     returns the result, its time and the machine it ran on (recorded, not the driver's)."""
-    from benchmarks.runner import Context, machine
-
     suite = importlib.import_module(module)
     with torch_threads(threads):
         start = time.perf_counter()

@@ -10,18 +10,23 @@ computes its own Cholesky factors), with tol compared alike (the change of the m
 log-likelihood per sample), alternating which goes first, torch and BLAS limited to the
 same number of threads. scikit-learn is needed for the benchmark only.
 """
+import dataclasses
 import math
 import os
 import platform
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, Optional
 
 import torch
 
 from zoo._utils.checks import positive_int
-from zoo.gmm.em import GaussianMixtureEM
 from zoo._utils.io import write_json, write_text
+from zoo.cli.options import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, option
+from zoo.cli.parsing import add_command
+from zoo.gmm.em import GaussianMixtureEM
 
 FIT_DEFAULTS = dict(n_samples=1000, n_features=2, n_components=3, center_box=10.0)
 BENCH_DEFAULTS = dict(n_samples=200_000, n_features=16, n_components=16, center_box=1.0)
@@ -249,49 +254,54 @@ def benchmark_and_report(args) -> dict:
     return result
 
 
+@dataclass(frozen=True)
+class GmmOptions:
+    """The options of ``vaezoo gmm``."""
+
+    benchmark: bool = option(False, "time EM against sklearn GaussianMixture from identical initial parameters on "
+                                    f"blobs (defaults: {BENCH_DEFAULTS})")
+    dataset: str = option("blobs", "blobs, or an image dataset with PCA: mnist5k, mnist")
+    data_root: Optional[str] = option(None, "the data root (default: $VAEZOO_DATA)")
+    n_samples: Optional[PositiveInt] = option(None, f"blobs: default {FIT_DEFAULTS['n_samples']}; image datasets: "
+                                                    "the first N training images")
+    n_features: Optional[PositiveInt] = option(None, f"blobs (default {FIT_DEFAULTS['n_features']})")
+    centers: Optional[PositiveInt] = option(None, "blobs clusters (default: --n-components)")
+    cluster_std: PositiveFloat = option(1.0, "blobs: the clusters' scale")
+    center_box: Optional[PositiveFloat] = option(None, "blobs centers in [-box, box]^d (default 10; 1 with "
+                                                       "--benchmark)")
+    pca_dim: PositiveInt = option(2, "principal components of image datasets")
+    n_components: Optional[PositiveInt] = option(None, "K (default 3; 16 with --benchmark)")
+    covariance_type: Literal["full", "tied", "diag", "spherical"] = option("full", "the covariance type")
+    tol: PositiveFloat = option(1e-3, "convergence threshold on the mean log-likelihood")
+    reg_covar: NonNegativeFloat = option(1e-6, "added to the covariances' diagonal")
+    max_iter: PositiveInt = option(100, "EM iterations at most")
+    n_init: PositiveInt = option(1, "initializations; the best is kept")
+    init: Literal["kmeans", "kmeans++", "random"] = option("kmeans", "the initialization")
+    seed: int = option(0, "seeds the data and the initialization")
+    svi_steps: NonNegativeInt = option(0, "also fit by SVI (TraceEnum_ELBO) for this many steps")
+    svi_lr: PositiveFloat = option(0.05, "the SVI learning rate")
+    threads: Optional[PositiveInt] = option(None, "torch threads (default: torch's own); --benchmark: torch and BLAS "
+                                                  "threads alike (default 1)")
+    repeats: PositiveInt = option(2, "--benchmark: timed fits of each")
+    out: Optional[str] = option(None, "output folder (default runs/gmm-<dataset>-seed<seed>; bench/gmm with "
+                                      "--benchmark)")
+
+
 def add_parser(sub) -> None:
-    p = sub.add_parser("gmm", help="fit a Gaussian mixture by EM (and SVI); --benchmark: against scikit-learn")
-    p.add_argument("--benchmark", action="store_true",
-                   help="time EM against sklearn GaussianMixture from identical initial parameters on blobs "
-                        f"(defaults: {BENCH_DEFAULTS})")
-    p.add_argument("--dataset", default="blobs", help="blobs, or an image dataset with PCA: mnist5k, mnist")
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--n-samples", type=int, default=None, help=f"blobs: default {FIT_DEFAULTS['n_samples']}; "
-                                                                "image datasets: the first N training images")
-    p.add_argument("--n-features", type=int, default=None, help=f"blobs (default {FIT_DEFAULTS['n_features']})")
-    p.add_argument("--centers", type=int, default=None, help="blobs clusters (default: --n-components)")
-    p.add_argument("--cluster-std", type=float, default=1.0)
-    p.add_argument("--center-box", type=float, default=None, help="blobs centers in [-box, box]^d "
-                                                                  "(default 10; 1 with --benchmark)")
-    p.add_argument("--pca-dim", type=int, default=2, help="principal components of image datasets")
-    p.add_argument("--n-components", type=int, default=None, help="K (default 3; 16 with --benchmark)")
-    p.add_argument("--covariance-type", default="full", help="full, tied, diag, spherical")
-    p.add_argument("--tol", type=float, default=1e-3)
-    p.add_argument("--reg-covar", type=float, default=1e-6)
-    p.add_argument("--max-iter", type=int, default=100)
-    p.add_argument("--n-init", type=int, default=1)
-    p.add_argument("--init", default="kmeans", help="kmeans, kmeans++, random")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--svi-steps", type=int, default=0, help="also fit by SVI (TraceEnum_ELBO) for this many steps")
-    p.add_argument("--svi-lr", type=float, default=0.05)
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads (default: torch's own); --benchmark: torch and BLAS threads alike (default 1)")
-    p.add_argument("--repeats", type=int, default=2, help="--benchmark: timed fits of each")
-    p.add_argument("--out", default=None, help="output folder (default runs/gmm-<dataset>-seed<seed>; "
-                                               "bench/gmm with --benchmark)")
-    p.set_defaults(run=_run_cli)
+    add_command(sub, "gmm", GmmOptions, _run_cli,
+                help="fit a Gaussian mixture by EM (and SVI); --benchmark: against scikit-learn")
 
 
-def _run_cli(args) -> int:
+def _run_cli(args: GmmOptions) -> int:
     defaults = BENCH_DEFAULTS if args.benchmark else FIT_DEFAULTS
-    for name, value in defaults.items():
-        if getattr(args, name) is None and (name != "n_samples" or args.dataset == "blobs"):
-            setattr(args, name, value)
-    args.centers = args.centers or args.n_components
+    args = dataclasses.replace(args, **{name: value for name, value in defaults.items()
+                                        if getattr(args, name) is None and (name != "n_samples" or
+                                                                            args.dataset == "blobs")})
+    args = dataclasses.replace(args, centers=args.centers or args.n_components)
     if args.threads is not None:
-        torch.set_num_threads(positive_int("threads", args.threads))
+        torch.set_num_threads(args.threads)
     if args.benchmark:
-        args.threads = args.threads or 1
+        args = dataclasses.replace(args, threads=args.threads or 1)
         if args.dataset != "blobs" or args.centers != args.n_components:
             raise ValueError("--benchmark runs on blobs with one cluster per component; drop --dataset and --centers")
         benchmark_and_report(args)

@@ -87,7 +87,7 @@ def step_times(device, estimator: str, k: int, batch: int, rounds: int, steps: i
 
 def likelihood(device, x, num_samples: int, pointwise: int) -> dict:
     import zoo
-    from zoo.cli.evaluation import pointwise_log_likelihood
+    from benchmarks.studies.pointwise import pointwise_log_likelihood
     from zoo.evaluation import log_likelihood
 
     torch.manual_seed(0)

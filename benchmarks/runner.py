@@ -9,26 +9,24 @@ Every finished cell rewrites ``results.json`` atomically (temporary file + ``os.
 a killed run loses at most the cell in progress. Records hold the full config, the seed,
 package versions, git commit, machine and date.
 """
+import dataclasses
 import importlib.metadata
 import json
 import math
-import os
 import platform
 import shlex
 import subprocess
-import dataclasses
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import torch
-from tqdm.auto import tqdm
-from zoo._utils.io import write_text
 
 from benchmarks import backends
+from benchmarks.cell import Context, machine
 from benchmarks.suite import Settings, Suite, override
+from zoo._utils.io import write_text
 
 RESULTS, REPORT = "results.json", "report.md"
 FORMAT = 1
@@ -120,37 +118,18 @@ def git_state() -> dict:
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
-def machine(device: str) -> dict:
-    out = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-           "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "device": device}
-    if device.startswith("cuda") and torch.cuda.is_available():
-        out["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    return out
-
-
 def make_record(suite: str, profile: str, config: dict, result: dict, wall_time_s: float,
                 machine_info: Optional[dict] = None) -> dict:
     """A cell's record; ``machine_info``: where it ran (default: this process, now)."""
     git = git_state()
     return {"key": cell_key(suite, config), "suite": suite, "profile": profile, "config": config,
             "seed": config.get("seed"), "result": result, "wall_time_s": wall_time_s, "versions": versions(),
-            "git_commit": git["commit"], "git_dirty": git["dirty"], "machine": machine_info or machine(config.get("device", "cpu")),
+            "git_commit": git["commit"], "git_dirty": git["dirty"],
+            "machine": machine_info or machine(config.get("device", "cpu")),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 # ---- running ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Context:
-    """What a cell needs besides its config: where data live and whether to draw progress bars."""
-
-    data_root: Optional[str] = None
-    progress: bool = True
-
-    def bar(self, total: int, desc: str) -> tqdm:
-        """The cell's own progress bar (under the bar over cells)."""
-        return tqdm(total=total, desc=desc, position=1, leave=False, disable=not self.progress, unit="step")
 
 
 def settings_for(suite: Suite, profile: str, seeds: Optional[int] = None,
@@ -196,10 +175,12 @@ def run(suite, profile: str = "smoke", seeds: Optional[int] = None, out=None, de
         ``{"records": [...] in cell order, "ran": n, "skipped": n, "report": path, "figures": [...]}``.
     """
     context = context or Context()
+    out = Path(out or f"bench/{suite.NAME}-{profile}")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; it must be a folder (made if missing)")
     settings = settings_for(suite, profile, seeds, overrides)
     configs = plan(suite, settings, device)
     configs = select(suite, configs, only)
-    out = Path(out or f"bench/{suite.NAME}-{profile}")
     store = ResultStore(out / RESULTS)
     others = sorted({r["suite"] for r in store.records.values()} - {suite.NAME})
     if others:
@@ -242,7 +223,7 @@ def command(suite: str, profile: str, seeds: int, out, device: str = "cpu", over
                    for k, v in (overrides or {}).items())
     dev = f" --device {device}" if device != "cpu" else ""
     thr = f" --threads {threads}" if threads is not None else ""
-    kinds = "".join(f" --only {k}" for k in only or ())
+    kinds = f" --only {' '.join(only)}" if only else ""
     return (f"vaezoo bench {suite} --profile {profile} --seeds {seeds} --out {shlex.quote(str(out))}"
             f"{dev}{thr}{sets}{kinds}")
 
@@ -262,3 +243,8 @@ def select(suite: Suite, configs: List[dict], only: Optional[Sequence[str]]) -> 
 def cell_kind(config: dict) -> str:
     """A cell's kind: its config's ``"kind"``, or ``training``."""
     return config.get("kind", "training")
+
+
+__all__ = ["FORMAT", "PROFILES", "REPORT", "RESULTS", "Context", "ResultStore", "cell_key", "cell_kind", "command",
+           "git_state", "jsonable", "machine", "make_record", "plan", "run", "select", "settings_dict", "settings_for",
+           "versions"]

@@ -10,13 +10,15 @@ A suite is a module of ``benchmarks.suites`` with
     report(records, settings, out) -> (markdown, [png paths]); ``settings`` as a dict
 
 Settings are frozen dataclasses whose fields are typed; ``--set NAME=VALUE`` replaces a field
-(:func:`override`), and a value of the wrong type is refused naming the setting.
+(:func:`override`), and every value goes through the command line's one checker
+(:func:`zoo.cli.options.convert`): a value of the wrong type is refused naming the setting.
 """
 import dataclasses
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple, runtime_checkable
+
+from zoo.cli.options import check_fields
 
 
 @dataclass(frozen=True)
@@ -27,11 +29,7 @@ class Settings:
     seeds: int
 
     def __post_init__(self):
-        hints = typing.get_type_hints(type(self))
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if not conforms(value, hints[field.name]):
-                raise ValueError(f"setting {field.name!r} must be {_describe(field.type)}, got {value!r}")
+        check_fields(self)  # text from --set is parsed by the field's type; a bad value names the setting
         if self.seeds < 1:
             raise ValueError(f"seeds must be a positive integer, got {self.seeds!r}")
 
@@ -67,35 +65,3 @@ def override(settings: Settings, overrides: Mapping[str, Any], suite_name: str) 
         if name not in names:
             raise ValueError(f"unknown setting {name!r} for the {suite_name} suite; choose from {', '.join(names)}")
     return dataclasses.replace(settings, **overrides)
-
-
-def conforms(value, tp) -> bool:
-    """Whether ``value`` (from JSON or YAML) fits the annotation ``tp``: int, float, str, bool,
-    Any, Optional/Union, List/Tuple/Sequence of them (lists and tuples alike), Dict."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if tp is Any:
-        return True
-    if origin is typing.Union:
-        return any(conforms(value, a) for a in args)
-    if tp is type(None):
-        return value is None
-    if tp is bool:
-        return isinstance(value, bool)
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if tp is str:
-        return isinstance(value, str)
-    if origin in (list, tuple, Sequence, typing.Sequence) or tp in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            return False
-        item = args[0] if args else Any
-        return all(conforms(v, item) for v in value)
-    if origin is dict or tp is dict:
-        return isinstance(value, dict)
-    return isinstance(value, tp)
-
-
-def _describe(tp) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")

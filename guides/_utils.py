@@ -3,6 +3,7 @@
 They live here, in the package every other one may import, so that ``guides`` needs nothing
 from ``zoo`` (``zoo._utils`` re-exports them). Messages name the argument and the value.
 """
+import inspect
 import math
 from typing import Callable, Dict, List
 
@@ -36,20 +37,26 @@ class Registry:
             choices = ", ".join(self.names())
             raise ValueError(f"unknown {self.kind} {name!r}; choose from {choices}") from None
 
-    def create(self, name: str, **kwargs):
-        """Call the factory registered as ``name``; bad keyword arguments name the factory."""
+    def check(self, name: str, **kwargs) -> Callable:
+        """The factory registered as ``name``, if its signature takes ``kwargs``; else a
+        ``TypeError`` naming the factory and the argument (nothing is called)."""
         factory = self.get(name)
         try:
-            return factory(**kwargs)
+            inspect.signature(factory).bind_partial(**kwargs)
         except TypeError as e:
-            raise TypeError(f"bad arguments for {self.kind} {name!r}: {e}") from e
+            raise TypeError(f"bad arguments for {self.kind} {name!r}: {e}") from None
+        return factory
+
+    def create(self, name: str, **kwargs):
+        """Call the factory registered as ``name`` with ``kwargs`` (checked first, :meth:`check`);
+        errors raised inside the factory pass through unchanged."""
+        return self.check(name, **kwargs)(**kwargs)
 
     def names(self) -> List[str]:
         return sorted(self._factories)
 
     def __contains__(self, name: str) -> bool:
         return name in self._factories
-
 
 
 def positive_int(name: str, value) -> int:

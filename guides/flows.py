@@ -17,8 +17,8 @@ References:
 """
 from typing import List, Sequence, Tuple
 
-import torch
 import pyro.distributions as dist
+import torch
 from pyro.distributions.transforms import (
     ConditionalAffineAutoregressive,
     ConditionalPlanar,
@@ -28,12 +28,11 @@ from pyro.distributions.transforms import (
 from pyro.nn import ConditionalAutoRegressiveNN
 from torch import nn
 from torch.distributions import Transform, constraints
-import zuko.transforms  # noqa: F401  (gives every torch Transform ``call_and_ladj``, below)
 
-from guides.gaussian import DiagonalGaussian
-from guides.sylvester import ConditionalHouseholderSylvester, ConditionedHouseholderSylvester  # noqa: F401
-from guides.registry import GUIDES
 from guides._utils import positive_int
+from guides.gaussian import DiagonalGaussian
+from guides.registry import GUIDES
+from guides.sylvester import ConditionalHouseholderSylvester, ConditionedHouseholderSylvester  # noqa: F401
 
 
 class LinearHypernet(nn.Module):
@@ -67,15 +66,25 @@ class Reverse(nn.Module):
         return Permute(self.permutation)
 
 
+def call_and_ladj(step: Transform, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(y, log|det dy/dz|)`` of a step: from one pass where the step has zuko's
+    ``call_and_ladj`` (zuko's steps, the Sylvester step), else as ``y = step(z)`` and
+    ``step.log_abs_det_jacobian(z, y)`` (torch's and Pyro's transforms)."""
+    method = getattr(step, "call_and_ladj", None)
+    if method is not None:
+        return method(z)
+    y = step(z)
+    return y, step.log_abs_det_jacobian(z, y)
+
+
 class FlowDistribution(dist.TorchDistribution):
     r"""q(z|x) of a flow: a base distribution pushed through steps, scored in the forward pass.
 
     :meth:`rsample_and_log_prob` draws z_0 ~ q_0 and maps it through the steps once, summing
     the log-determinants as it goes (distrax's ``sample_and_log_prob``): the draw and its
-    log-density come out together. Each step is asked for ``call_and_ladj(z)``, zuko's
-    protocol: zuko's steps and the Sylvester step compute both from one pass, and zuko gives
-    every other torch ``Transform`` the two-call form ``y = t(z)``,
-    ``t.log_abs_det_jacobian(z, y)``. ``rsample`` keeps that pair on the distribution, so that
+    log-density come out together (:func:`call_and_ladj`: one pass for zuko's steps and the
+    Sylvester step, ``y = t(z)`` and ``t.log_abs_det_jacobian(z, y)`` for the others).
+    ``rsample`` keeps that pair on the distribution, so that
     Pyro's ``log_prob`` of the site at its own value is the log-density from the draw. Any
     other value is scored through the steps' inverses (IAF; planar, radial and Sylvester steps
     have none, and refuse). Nothing here touches a step's inverse on the forward path, so no
@@ -101,8 +110,8 @@ class FlowDistribution(dist.TorchDistribution):
         z = self.base_dist.rsample(sample_shape)
         log_q = self.base_dist.log_prob(z)
         for step in self.transforms:
-            y, log_det = step.call_and_ladj(z)
-            z, log_q = y, log_q - log_det
+            z, log_det = call_and_ladj(step, z)
+            log_q = log_q - log_det
         return z, log_q
 
     def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:

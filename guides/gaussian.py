@@ -3,14 +3,14 @@ r"""Gaussian guides.
 References:
     [1] Kingma, Welling. Auto-Encoding Variational Bayes. arXiv:1312.6114
 """
-import torch
 import pyro.distributions as dist
+import torch
 from torch import nn
 from torch.distributions.utils import vec_to_tril_matrix
 from torch.nn.functional import softplus
 
-from guides.registry import GUIDES
 from guides._utils import positive_float
+from guides.registry import GUIDES
 
 
 @GUIDES.register("diagonal")

@@ -1,4 +1,6 @@
-"""Running the ``vaezoo`` command, in a subprocess or in this process, for the CLI tests."""
+"""Running the ``vaezoo`` command for the CLI tests: in this process (the default: the same
+``zoo.cli.main`` the script calls, without ~3 s of imports per command), or as the installed
+script in a child process where a test needs one (the entry point itself, a process to kill)."""
 import contextlib
 import io
 import os
@@ -12,10 +14,31 @@ TINY = ["--dataset", "mnist5k", "--binarize", "static", "--train-size", "200", "
         "--hidden", "32", "--latent-dim", "4", "--epochs", "1", "--no-progress"]
 
 
-def vaezoo(*args, check: bool = True, **env):
-    """``vaezoo ARGS`` (the installed script, else ``python -m zoo.cli``) with the Agg
-    backend and one OpenMP thread (tiny networks on a shared 2-core machine); raises with its
-    stderr when ``check`` and it exits nonzero. ``env``: extra variables."""
+def vaezoo(*args, check: bool = True) -> subprocess.CompletedProcess:
+    """``vaezoo ARGS`` run in this process: its exit status, stdout and stderr, as a
+    ``CompletedProcess``; raises with its stderr when ``check`` and it exits nonzero."""
+    from zoo.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # --help
+            code = e.code if isinstance(e.code, int) else 1
+    proc = subprocess.CompletedProcess(["vaezoo", *map(str, args)], code, out.getvalue(), err.getvalue())
+    if check and code != 0:
+        raise AssertionError(f"vaezoo {' '.join(map(str, args))} exited {code}:\n{proc.stderr}")
+    return proc
+
+
+def vaezoo_here(*args) -> subprocess.CompletedProcess:
+    """:func:`vaezoo` with ``check=False``: for commands that must be refused."""
+    return vaezoo(*args, check=False)
+
+
+def vaezoo_process(*args, check: bool = True, **env) -> subprocess.CompletedProcess:
+    """``vaezoo ARGS`` as the installed script (else ``python -m zoo.cli``) in a child process,
+    with the Agg backend and one OpenMP thread; ``env``: extra variables."""
     script = Path(sys.executable).parent / "vaezoo"
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "zoo.cli"]
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", **env}
@@ -23,18 +46,3 @@ def vaezoo(*args, check: bool = True, **env):
     if check and proc.returncode != 0:
         raise AssertionError(f"vaezoo {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr}")
     return proc
-
-
-def vaezoo_here(*args) -> subprocess.CompletedProcess:
-    """``vaezoo ARGS`` run in this process: its exit status, stdout and stderr, as from
-    :func:`vaezoo` (``check=False``). For commands refused before any work, where a fresh
-    process would spend ~3 s importing torch to run the same few lines of checks."""
-    from zoo.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in args])
-        except SystemExit as e:  # argparse's refusals
-            code = e.code if isinstance(e.code, int) else 1
-    return subprocess.CompletedProcess(["vaezoo", *map(str, args)], code, out.getvalue(), err.getvalue())

@@ -13,6 +13,7 @@ import torch
 import zoo
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+os.environ.setdefault("MPLBACKEND", "Agg")  # commands run in this process draw figures headless
 
 # A small MLP VAE: the real 784-pixel data, but layers narrow enough for a CPU test budget.
 SMALL = dict(data_shape=(1, 28, 28), latent_dim=8, hidden=(64,))

@@ -1,6 +1,11 @@
 """The README stays a README: short, with the two commands CI and users run."""
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
@@ -20,10 +25,12 @@ def test_two_commands_set_up_from_scratch_with_the_pinned_versions():
     assert tests.endswith(".venv/bin/python -m pytest -q") and "-c constraints/ci.txt" in tests
 
 
-def test_ci_runs_the_readme_test_command_and_the_strict_docs_build():
+def test_ci_lints_runs_the_readme_test_command_the_slow_tier_and_the_strict_docs_build():
     ci = (REPO / ".ci" / "run").read_text()
     tests = next(c for c in commands() if "pytest" in c)
-    assert tests in ci and "mkdocs build --strict" in ci
+    steps = ("ruff check .", tests, "pytest -q -m slow", "mkdocs build --strict")
+    lint, fast, slow, docs = (ci.index(s) for s in steps)
+    assert lint < fast < slow < docs
 
 
 def test_links_into_the_docs_exist():
@@ -45,3 +52,20 @@ def test_constraints_pin_every_package_once_by_version_from_a_registry():
         name = re.sub(r"[-_.]+", "-", match.group(1)).lower()  # PEP 503 normalization
         assert name not in names, f"constraints/ci.txt:{number}: {name} is pinned again (line {names[name]})"
         names[name] = number
+
+
+@pytest.mark.slow
+def test_the_python_api_example_runs_on_the_readme_install_and_prints_what_it_computes(tmp_path):
+    """The README's Python block, as a user pastes it: no data root, no extras (about a minute)."""
+    code = re.search(r"## Python API\n\n```python\n(.*?)\n```", README, re.S).group(1)
+    env = {k: v for k, v in os.environ.items() if k != "VAEZOO_DATA"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=900,
+                          env={**env, "MPLBACKEND": "Agg"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert re.search(r"plain Pyro: one SVI step, loss \d+\.\d nats per digit", out), out
+    elbo = float(re.search(r"zoo.fit: 10 epochs, test ELBO (-\d+\.\d) nats", out).group(1))
+    log_px = float(re.search(r"log p\(x\) ~ (-\d+\.\d) nats \(S = 1000, 500 test digits\)", out).group(1))
+    assert -200 < elbo < log_px + 10 and log_px < -60  # a bound below the estimate (other points: loosely)
+    assert "samples (16, 1, 28, 28) reconstructions (10, 8, 1, 28, 28)" in out
+    assert (tmp_path / "runs" / "api" / "checkpoint.pt").exists()

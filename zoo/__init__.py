@@ -4,8 +4,8 @@ The layers, bottom up: ``guides`` (q(z|x)), then here ``data``, ``nets``, ``dist
 ``likelihoods``, ``models``, ``estimators``, ``evaluation``, ``training``, ``gmm``, ``plots``
 and ``cli``; each imports only those below it.
 """
+from guides import list_guides
 from zoo import data, estimators, evaluation
-from zoo import evaluate  # noqa: F401  (the former name of zoo.evaluation)
 from zoo.data import list_datasets
 from zoo.estimators import list_estimators
 from zoo.evaluation import log_likelihood
@@ -24,8 +24,6 @@ from zoo.models import (
     list_models,
 )
 from zoo.training import CheckpointError, FitConfig, TrainingDiverged, fit, load
-
-from guides import list_guides
 
 __all__ = [
     "VAE",

@@ -18,6 +18,7 @@ import torch
 from pyro.distributions import Bernoulli, TorchDistribution
 from torch.distributions import Independent, MultivariateNormal, Normal, constraints
 from torch.distributions.kl import register_kl
+
 from zoo._utils.checks import positive_int
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)

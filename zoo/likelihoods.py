@@ -21,14 +21,14 @@ References:
     [1] Kingma, Welling. Auto-Encoding Variational Bayes. arXiv:1312.6114
 """
 import inspect
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Sequence, Tuple
 
-import torch
 import pyro.distributions as dist
+import torch
 
 from zoo._utils.checks import positive_float
-from zoo.distributions import HALF_LOG_2PI, BernoulliLogits
 from zoo._utils.registry import Registry
+from zoo.distributions import BernoulliLogits
 
 LIKELIHOODS = Registry("likelihood")
 
@@ -39,40 +39,6 @@ def check_finite(x: torch.Tensor, name: str = "x") -> None:
     if not torch.isfinite(x).all():
         bad = (~torch.isfinite(x)).sum().item()
         raise ValueError(f"{name} contains {bad} NaN or infinite values")
-
-
-# ---- closed forms (the 2-D and convolutional VAE tutorial's get_normal_KL / get_normal_nll) --------------------------
-
-
-def normal_kl(
-    mean1: torch.Tensor,
-    log_std1: torch.Tensor,
-    mean2: Optional[torch.Tensor] = None,
-    log_std2: Optional[torch.Tensor] = None,
-) -> torch.Tensor:
-    r"""KL(N(mean1, exp(log_std1)^2) || N(mean2, exp(log_std2)^2)), elementwise (not summed).
-
-        KL = log_std2 - log_std1 + (sigma1^2 + (mean1 - mean2)^2) / (2 sigma2^2) - 1/2
-
-    Args:
-        mean1, log_std1: the first normal (broadcastable tensors).
-        mean2, log_std2: the second; each one left ``None`` is 0, so N(0, 1) by default.
-
-    Returns:
-        The broadcast elementwise KL, in nats.
-    """
-    mean2 = torch.zeros_like(mean1) if mean2 is None else mean2
-    log_std2 = torch.zeros_like(log_std1) if log_std2 is None else log_std2
-    log_ratio = log_std1 - log_std2
-    return 0.5 * (torch.exp(2 * log_ratio) + (mean1 - mean2) ** 2 * torch.exp(-2 * log_std2) - 1) - log_ratio
-
-
-def normal_nll(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
-    r"""-log N(x; mean, exp(log_std)^2), elementwise (not summed).
-
-        -log p(x) = log_std + log(2 pi) / 2 + (x - mean)^2 / (2 exp(2 log_std))
-    """
-    return log_std + HALF_LOG_2PI + 0.5 * ((x - mean) * torch.exp(-log_std)) ** 2
 
 
 # ---- likelihoods --------------------------------------------------------------------------

@@ -30,12 +30,17 @@ Hence the thresholds reported as ``collapsed``: test KL below ``COLLAPSED_KL`` =
 """
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Literal, Tuple
 
 import numpy as np
 import torch
+
+from zoo._utils.contexts import seeded
 from zoo._utils.io import atomic_write, write_json
+from zoo.cli.options import PositiveFloat, PositiveInt, option
+from zoo.cli.parsing import add_command
 
 MODES = ("univariate", "multivariate")
 MEAN, SIGMA, SEED = (2.0, 3.0), (3.0, 1.0), 42
@@ -125,8 +130,7 @@ def run_case(mode: str, *, count=10000, hidden=(32, 32), epochs=8, batch_size=12
         "not_collapsed": kl > NOT_COLLAPSED_KL,
         "history": history,
     }
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         points = {"train": train, "test": test, "noise": vae.sample(num_samples, mean=False),
                   "nonoise": vae.sample(num_samples, mean=True)}
     if out is not None:
@@ -154,8 +158,9 @@ def _save(fig, path) -> Path:
 
 def plot_2d(points: dict, path, title: str) -> Path:
     """Scatter plot of 2-D point sets ``{label: (N, 2)}`` on fixed axes (seed 003's figures)."""
-    from zoo import plots  # noqa: F401 (selects the Agg backend)
     import matplotlib.pyplot as plt
+
+    from zoo import plots  # noqa: F401 (selects the Agg backend)
 
     fig, ax = plt.subplots(figsize=(5, 5))
     _scatter(ax, points, title)
@@ -164,8 +169,9 @@ def plot_2d(points: dict, path, title: str) -> Path:
 
 def plot_overview(panels: dict, path) -> Path:
     """One row per case: data, samples with and without decoder noise."""
-    from zoo import plots  # noqa: F401 (selects the Agg backend)
     import matplotlib.pyplot as plt
+
+    from zoo import plots  # noqa: F401 (selects the Agg backend)
 
     fig, axes = plt.subplots(len(panels), 3, figsize=(15, 5 * len(panels)), squeeze=False)
     for row, (mode, (points, kl)) in zip(axes, panels.items()):
@@ -219,20 +225,25 @@ def _print_summary(result: dict, out: Path) -> None:
     print(f"wrote {result['overview']}\nwrote {out / 'results.json'}")
 
 
+@dataclass(frozen=True)
+class Collapse2dOptions:
+    """The options of ``vaezoo experiment collapse-2d``."""
+
+    modes: Tuple[Literal[MODES], ...] = option(tuple(MODES), "the data: " + ", ".join(MODES))
+    count: PositiveInt = option(10000, "points generated (70% train)")
+    hidden: Tuple[PositiveInt, ...] = option((32, 32), "encoder and decoder hidden sizes")
+    epochs: PositiveInt = option(8, "seed 003: fewer than 10")
+    batch_size: PositiveInt = option(128, "the minibatch size")
+    lr: PositiveFloat = option(3e-3, "seed 003: below 1e-2")
+    seed: int = option(0, "seeds the data, the weights and the noise")
+    out: str = option("runs/collapse-2d", "the output folder")
+    no_progress: bool = option(False, "no progress bars")
+
+
 def add_parser(sub) -> None:
-    p = sub.add_parser("collapse-2d", help="seed 003's 2-D posterior-collapse study (VAE2d)")
-    p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    p.add_argument("--count", type=int, default=10000, help="points generated (70%% train)")
-    p.add_argument("--hidden", type=int, nargs="+", default=[32, 32], help="encoder and decoder hidden sizes")
-    p.add_argument("--epochs", type=int, default=8, help="seed 003: fewer than 10")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=3e-3, help="seed 003: below 1e-2")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs/collapse-2d")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(run=_run_cli)
+    add_command(sub, "collapse-2d", Collapse2dOptions, _run_cli, help="seed 003's 2-D posterior-collapse study (VAE2d)")
 
 
-def _run_cli(args) -> int:
-    run(args)
+def _run_cli(opts: Collapse2dOptions) -> int:
+    run(opts)
     return 0

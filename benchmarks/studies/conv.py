@@ -18,11 +18,17 @@ Images of the ``*-centered`` datasets are mapped back from [-1, 1] to [0, 1] for
 References:
     [1] Burda, Grosse, Salakhutdinov. Importance Weighted Autoencoders. arXiv:1509.00519
 """
+import dataclasses
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, Optional, Tuple
 
 import torch
+
 from zoo._utils.io import write_json
+from zoo.cli.options import NonNegativeInt, PositiveFloat, PositiveInt, option
+from zoo.cli.parsing import add_command, plain
 
 INTERPOLATION_STEPS = 10
 CLASS_PAIRS = ((1, 8), (3, 5), (0, 6))  # seed 004 interpolates from class 1 to class 8
@@ -33,15 +39,15 @@ NUM_PAIRS = 6  # pairs of test images interpolated (seed 003)
 def write_figures(vae, test, test_labels, history, out: Path, centered: bool, seed: int = 0) -> list:
     """The figures listed in the module docstring, with batch norm in eval mode; returns their paths."""
     from zoo import plots
+    from zoo._utils.contexts import evaluating, seeded
     from zoo.evaluation import latent
-    from zoo._utils.contexts import evaluating
 
     show = (lambda x: ((x + 1) / 2).clamp(0, 1)) if centered else (lambda x: x)
     inputs = test[torch.linspace(0, test.shape[0] - 1, 8).long()]
-    with torch.random.fork_rng(devices=[]), evaluating(vae):
-        torch.manual_seed(seed)
+    with seeded(seed), evaluating(vae):
         paths = [plots.plot_samples(show(vae.sample(100)), out / "samples.png"),
-                 plots.plot_reconstructions(show(inputs), show(vae.reconstruct(inputs, 5)), out / "reconstructions.png")]
+                 plots.plot_reconstructions(show(inputs), show(vae.reconstruct(inputs, 5)),
+                                            out / "reconstructions.png")]
         codes = latent.posterior_means(vae.encode, test)
         ends = torch.arange(2 * NUM_PAIRS).reshape(NUM_PAIRS, 2) * (test.shape[0] // (2 * NUM_PAIRS))
         starts, stops = codes[ends[:, 0]], codes[ends[:, 1]]
@@ -84,16 +90,18 @@ def build(args, data_shape):
         options["likelihood_options"] = {"scale": args.likelihood_scale}
     if args.mse_kl_weight is not None:
         options = mse_kl_options(data_shape, args.latent_dim, args.mse_kl_weight, args.beta)
-    return zoo.build("conv-vae", data_shape=tuple(data_shape), latent_dim=args.latent_dim, channels=tuple(args.channels),
-                     guide=args.guide, decoder_output=args.decoder_output, **options)
+    return zoo.build("conv-vae", data_shape=tuple(data_shape), latent_dim=args.latent_dim,
+                     channels=tuple(args.channels), guide=args.guide, decoder_output=args.decoder_output, **options)
 
 
 def run(args) -> dict:
     """Train on ``args.train_size`` images for ``args.epochs`` epochs; results.json and figures in ``args.out``."""
     import pyro
+
     import zoo
 
-    if args.mse_kl_weight is not None and (args.likelihood_scale is not None or args.likelihood not in (None, "gaussian")):
+    if args.mse_kl_weight is not None and (args.likelihood_scale is not None
+                                           or args.likelihood not in (None, "gaussian")):
         raise ValueError("--mse-kl-weight sets the gaussian likelihood and its scale: drop --likelihood "
                          f"{args.likelihood} / --likelihood-scale {args.likelihood_scale}")
     binarize = None if args.binarize == "none" else args.binarize
@@ -128,7 +136,7 @@ def _summary(args, vae, history, num_train: int, num_test: int) -> dict:
     last = history[-1]
     return {
         "study": "conv-vae",
-        "config": {k: v for k, v in vars(args).items() if k not in ("run", "command", "study")},
+        "config": plain(dataclasses.asdict(args)),
         "model": vae.config,
         "budget": {"train_images": num_train, "test_images": num_test, "epochs": args.epochs,
                    "steps": args.epochs * -(-num_train // args.batch_size), "torch_threads": torch.get_num_threads()},
@@ -139,32 +147,38 @@ def _summary(args, vae, history, num_train: int, num_test: int) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class ConvOptions:
+    """The options of ``vaezoo experiment conv-vae``."""
+
+    dataset: str = option("mnist32", "e.g. mnist32, mnist32-centered, cifar10-subset-centered")
+    data_root: Optional[str] = option(None, "data root (default: $VAEZOO_DATA)")
+    binarize: Literal["none", "static", "threshold"] = option("none", "binarize once at load")
+    train_size: PositiveInt = option(3000, "the first N training images")
+    test_size: PositiveInt = option(1000, "the first N test images")
+    latent_dim: PositiveInt = option(32, "the dimension of z")
+    channels: Tuple[PositiveInt, ...] = option((32, 64, 128), "encoder conv channels")
+    likelihood: Optional[str] = option(None, "bernoulli (default), gaussian, gaussian-learned")
+    likelihood_scale: Optional[PositiveFloat] = option(None, "the fixed scale of the gaussian likelihood")
+    mse_kl_weight: Optional[PositiveFloat] = option(
+        None, "gaussian likelihood whose objective is proportional to MSE + w * KL_mean (seed 004: 0.1)")
+    decoder_output: Literal["linear", "tanh"] = option("linear", "tanh squashes the Gaussian mean into (-1, 1)")
+    beta: PositiveFloat = option(1.0, "KL weight in training (1: the ELBO)")
+    guide: str = option("diagonal", "the guide")
+    epochs: PositiveInt = option(3, "the number of epochs")
+    batch_size: PositiveInt = option(64, "the minibatch size")
+    lr: PositiveFloat = option(1e-3, "the learning rate")
+    seed: int = option(0, "seeds the data, the weights and the noise")
+    iwae_particles: NonNegativeInt = option(0, "S of a final IWAE estimate of log p(x) (0: skip)")
+    out: Optional[str] = option(None, "run directory (default: runs/conv-vae-<dataset>-seed<seed>)")
+    no_progress: bool = option(False, "no progress bars")
+
+
 def add_parser(sub) -> None:
-    p = sub.add_parser("conv-vae", help="train conv-vae on a fixed budget; ELBO, samples, interpolations")
-    p.add_argument("--dataset", default="mnist32", help="e.g. mnist32, mnist32-centered, cifar10-subset-centered")
-    p.add_argument("--data-root", default=None, help="data root (default: $VAEZOO_DATA)")
-    p.add_argument("--binarize", default="none", choices=["none", "static", "threshold"])
-    p.add_argument("--train-size", type=int, default=3000, help="the first N training images")
-    p.add_argument("--test-size", type=int, default=1000, help="the first N test images")
-    p.add_argument("--latent-dim", type=int, default=32)
-    p.add_argument("--channels", type=int, nargs="+", default=[32, 64, 128])
-    p.add_argument("--likelihood", default=None, help="bernoulli (default), gaussian, gaussian-learned")
-    p.add_argument("--likelihood-scale", type=float, default=None, help="the fixed scale of the gaussian likelihood")
-    p.add_argument("--mse-kl-weight", type=float, default=None,
-                   help="gaussian likelihood whose objective is proportional to MSE + w * KL_mean (seed 004: 0.1)")
-    p.add_argument("--decoder-output", default="linear", choices=["linear", "tanh"])
-    p.add_argument("--beta", type=float, default=1.0, help="KL weight in training (1: the ELBO)")
-    p.add_argument("--guide", default="diagonal")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--iwae-particles", type=int, default=0, help="S of a final IWAE estimate of log p(x) (0: skip)")
-    p.add_argument("--out", default=None, help="run directory (default: runs/conv-vae-<dataset>-seed<seed>)")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(run=_run_cli)
+    add_command(sub, "conv-vae", ConvOptions, _run_cli,
+                help="train conv-vae on a fixed budget; ELBO, samples, interpolations")
 
 
-def _run_cli(args) -> int:
-    run(args)
+def _run_cli(opts: ConvOptions) -> int:
+    run(opts)
     return 0

@@ -21,15 +21,23 @@ References:
     [1] Burda, Grosse, Salakhutdinov. Importance Weighted Autoencoders. arXiv:1509.00519
     [2] Bowman et al. Generating Sentences from a Continuous Space. arXiv:1511.06349
 """
-import argparse
+import dataclasses
 import statistics
 import sys
 import time
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Annotated, Literal, Optional, Tuple
 
 import numpy as np
 import torch
+
+from zoo._utils.contexts import evaluating, seeded
 from zoo._utils.io import write_json
+from zoo.cli.options import Check, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, option
+from zoo.cli.parsing import add_command, plain
+from zoo.training import Run
+
+Probability = Annotated[float, Check(lambda v: 0 <= v <= 1, "in [0, 1]")]
 
 FACTORS = ("amplitude", "frequency")  # the phase is circular: no linear R^2
 
@@ -37,19 +45,14 @@ FACTORS = ("amplitude", "frequency")  # the phase is circular: no linear R^2
 @torch.no_grad()
 def measure(vae, test: torch.Tensor, factors: dict, num_samples: int, seed: int = 0) -> dict:
     """Held-out numbers of the plain model (put in eval mode for the duration)."""
-    from zoo.evaluation.likelihood import log_likelihood
     from zoo.evaluation.latent import posterior_means
+    from zoo.evaluation.likelihood import log_likelihood
 
-    was_training = vae.training
-    vae.eval()
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+    with evaluating(vae):
+        with seeded(seed):
             mse = (vae.reconstruct(test)[0] - test).pow(2).mean().item()
             codes = posterior_means(vae.encode, test).double().numpy()
         ll = log_likelihood(vae.model, vae.guide, test, num_samples=num_samples, batch_size=50, seed=seed).summary()
-    finally:
-        vae.train(was_training)
     variance = test.var().item()
     return {"mse": mse, "signal_variance": variance, "mse_over_variance": mse / variance,
             "test_elbo": ll["elbo"], "log_likelihood": ll["log_likelihood"],
@@ -70,52 +73,42 @@ def r_squared(codes: np.ndarray, y: np.ndarray, quadratic: bool = False) -> floa
     return float(1 - ((design @ coef - y) ** 2).mean() / y.var())
 
 
-def run(args) -> dict:
-    """Train, measure, draw; writes ``results.json`` and the figures into ``args.out``."""
+def run(args: "SeqOptions") -> dict:
+    """Train, measure, draw; writes ``results.json`` and the figures into ``args.out``, holding
+    the run's lock throughout."""
     import pyro
-    import zoo
-    from zoo._utils.checks import positive_int
-    from zoo.plots.seq import write_figures
-    from zoo.models.seq_vae import KLWarmup
 
-    torch.set_num_threads(positive_int("threads", args.threads))
+    import zoo
+    from zoo.models.seq_vae import KLWarmup
+    from zoo.plots.seq import write_figures
+
+    torch.set_num_threads(args.threads)
     ds = zoo.data.sines(num_train=args.num_train, num_test=args.num_test, length=args.length, noise=args.noise,
                         seed=args.data_seed)
-    out = _run_dir(args)
     options = {} if args.likelihood_scale is None else {"likelihood_options": {"scale": args.likelihood_scale}}
     pyro.set_rng_seed(args.seed)  # the initial weights follow --seed
     vae = zoo.build("seq-vae", data_shape=(args.length,), latent_dim=args.latent_dim, hidden=tuple(args.hidden),
                     samples_per_step=args.samples_per_step, teacher_forcing=args.teacher_forcing,
                     likelihood=args.likelihood, guide=args.guide, **options)
     warmup = KLWarmup(vae, args.kl_warmup) if args.kl_warmup else None
-    history = zoo.fit(vae, ds.train, test=ds.test, epochs=args.epochs, out_dir=out, resume=args.resume,
-                      progress=not args.no_progress, before_epoch=warmup, batch_size=args.batch_size, lr=args.lr,
-                      seed=args.seed)
-    result = {"config": {k: v for k, v in vars(args).items() if k not in ("run", "command")}, "model": vae.config,
-              "epochs": len(history), "train_time_per_epoch_s": statistics.mean(r["train_time_s"] for r in history),
-              "eval_time_per_epoch_s": statistics.mean(r["eval_time_s"] for r in history),
-              "torch_threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-              **measure(vae, ds.test, ds.factors["test"], args.is_samples, args.seed)}
-    inputs = ds.test[torch.linspace(0, ds.test.shape[0] - 1, 8).long()]
-    figures = write_figures(out, vae, inputs, history, args.seed, factors=ds.factors["test"], test=ds.test)
-    result["figures"] = [str(p) for p in figures]
-    write_json(out / "results.json", result)
+    with Run(args.out).writing() as run_dir:
+        out = run_dir.path
+        history = zoo.fit(vae, ds.train, test=ds.test, epochs=args.epochs, out_dir=run_dir, resume=args.resume,
+                          overwrite=args.overwrite, progress=not args.no_progress, before_epoch=warmup,
+                          batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+        result = {"config": plain(dataclasses.asdict(args)), "model": vae.config, "epochs": len(history),
+                  "train_time_per_epoch_s": statistics.mean(r["train_time_s"] for r in history),
+                  "eval_time_per_epoch_s": statistics.mean(r["eval_time_s"] for r in history),
+                  "torch_threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                  **measure(vae, ds.test, ds.factors["test"], args.is_samples, args.seed)}
+        inputs = ds.test[torch.linspace(0, ds.test.shape[0] - 1, 8).long()]
+        figures = write_figures(out, vae, inputs, history, args.seed, factors=ds.factors["test"], test=ds.test)
+        result["figures"] = [str(p) for p in figures]
+        write_json(out / "results.json", result)
     print(summary(result))
     for path in result["figures"] + [str(out / "results.json")]:
         print(f"wrote {path}")
     return result
-
-
-def _run_dir(args) -> Path:
-    out = Path(args.out)
-    if args.resume and args.overwrite:
-        raise ValueError("--resume and --overwrite exclude each other")
-    if (out / "checkpoint.pt").exists() and not (args.resume or args.overwrite):
-        raise FileExistsError(f"--out {out} already holds a run; pass --resume to continue it "
-                              "or --overwrite to replace it")
-    if args.overwrite:
-        (out / "checkpoint.pt").unlink(missing_ok=True)
-    return out
 
 
 def summary(result: dict) -> str:
@@ -128,48 +121,50 @@ def summary(result: dict) -> str:
             f"R^2 of z (linear / quadratic): {r2}; {result['train_time_per_epoch_s']:.2f} s per epoch")
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("seq", help="train the sequence VAE on sines; MSE, ELBO, log p(x), figures",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--num-train", type=int, default=1000)
-    p.add_argument("--num-test", type=int, default=200)
-    p.add_argument("--length", type=int, default=50, help="samples per sequence (seed: 50)")
-    p.add_argument("--noise", type=float, default=0.0, help="std of Gaussian noise added to the sines")
-    p.add_argument("--data-seed", type=int, default=0)
+@dataclass(frozen=True)
+class SeqOptions:
+    """The options of ``vaezoo seq``."""
+
+    num_train: PositiveInt = option(1000, "training sequences")
+    num_test: PositiveInt = option(200, "held-out sequences")
+    length: PositiveInt = option(50, "samples per sequence (seed: 50)")
+    noise: NonNegativeFloat = option(0.0, "std of Gaussian noise added to the sines")
+    data_seed: int = option(0, "seeds the generated sines")
     # 4, not the seed's 2: amplitude, frequency and a circular phase need more than two dimensions.
-    p.add_argument("--latent-dim", type=int, default=4)
-    p.add_argument("--hidden", type=int, nargs=2, default=[10, 20], help="GRU sizes: encoder, decoder")
-    p.add_argument("--samples-per-step", type=int, default=5)
-    p.add_argument("--teacher-forcing", type=float, default=0.0, help="per-step probability in training")
-    p.add_argument("--kl-warmup", type=int, default=0, help="epochs of linear KL warm-up (0: none)")
-    p.add_argument("--likelihood", default="gaussian", choices=["gaussian", "gaussian-learned"])
-    p.add_argument("--likelihood-scale", type=float, default=None, help="sigma of the gaussian (default 0.1)")
-    p.add_argument("--guide", default="diagonal")
-    p.add_argument("--epochs", type=int, default=300)
-    p.add_argument("--batch-size", type=int, default=50)
-    p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--is-samples", type=int, default=1000, help="S of the importance-sampled log p(x)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads; the GRUs' small matrix products gain nothing from more, and on a "
-                        "busy machine extra threads slow them down many times")
-    p.add_argument("--out", default="runs/seq-vae")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(run=_run_cli)
+    latent_dim: PositiveInt = option(4, "the dimension of z (4: amplitude, frequency and a circular phase)")
+    hidden: Tuple[PositiveInt, PositiveInt] = option((10, 20), "GRU sizes: encoder, decoder")
+    samples_per_step: PositiveInt = option(5, "signal samples per GRU step")
+    teacher_forcing: Probability = option(0.0, "per-step probability in training")
+    kl_warmup: NonNegativeInt = option(0, "epochs of linear KL warm-up (0: none)")
+    likelihood: Literal["gaussian", "gaussian-learned"] = option("gaussian", "the likelihood")
+    likelihood_scale: Optional[PositiveFloat] = option(None, "sigma of the gaussian (default 0.1)")
+    guide: str = option("diagonal", "the guide")
+    epochs: PositiveInt = option(300, "the number of epochs")
+    batch_size: PositiveInt = option(50, "the minibatch size")
+    lr: PositiveFloat = option(1e-2, "the learning rate")
+    seed: int = option(0, "seeds the weights and the noise")
+    is_samples: PositiveInt = option(1000, "S of the importance-sampled log p(x)")
+    threads: PositiveInt = option(1, "torch threads; the GRUs' small matrix products gain nothing from more, and on "
+                                     "a busy machine extra threads slow them down many times")
+    out: str = option("runs/seq-vae", "the run directory")
+    resume: bool = option(False, "continue the run in --out")
+    overwrite: bool = option(False, "replace the run in --out")
+    no_progress: bool = option(False, "no progress bars")
 
 
-def _run_cli(args) -> int:
-    run(args)
+def add_parser(sub) -> None:
+    add_command(sub, "seq", SeqOptions, _run_cli, help="train the sequence VAE on sines; MSE, ELBO, log p(x), figures")
+
+
+def _run_cli(opts: SeqOptions) -> int:
+    run(opts)
     return 0
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.studies.seq")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["seq"] + list(sys.argv[1:] if argv is None else argv))
-    return args.run(args)
+    from zoo.cli import main as vaezoo
+
+    return vaezoo(["seq", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

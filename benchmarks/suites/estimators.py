@@ -17,13 +17,13 @@ References:
     [2] Tucker, Lawson, Gu, Maddison. Doubly Reparameterized Gradient Estimators for Monte
         Carlo Objectives. arXiv:1810.04152
 """
+from dataclasses import dataclass
 from pathlib import Path
+from typing import List
 
 from benchmarks import report as rep
 from benchmarks.runner import cell_kind
 from benchmarks.suites import snr, vae_cells
-from dataclasses import dataclass
-from typing import List
 
 NAME = "estimators"
 DEVICES = ("cpu", "cuda")
@@ -49,20 +49,24 @@ class EstimatorsSettings(vae_cells.VAESettings):
 _SNR = dict(snr_batch=20, snr_draws=100, snr_ks=[1, 5, 50, 500], toy_dim=20, toy_ks=[1, 10, 100, 1000],
             toy_draws=500)
 PROFILES = {
-    "smoke": EstimatorsSettings(description="tiny: 300 embedded digits, 2 epochs, a 64-unit network, S = 50; checks the "
+    "smoke": EstimatorsSettings(
+        description="tiny: 300 embedded digits, 2 epochs, a 64-unit network, S = 50; checks the "
                               "plumbing, not the estimators", dataset="mnist5k", binarize="static",
                   train_size=300, test_size=100, grid=[["elbo", {}, [1]], ["iwae", {}, [5]], ["iwae-dreg", {}, [5]]],
                   epochs=2, **{**_NET, "hidden": [64], "latent_dim": 8}, num_samples=50, ll_size=50, snr_batch=10,
                   snr_draws=5, snr_ks=[1, 5], toy_dim=2, toy_ks=[1, 10], toy_draws=10, seeds=1),
-    "quick": EstimatorsSettings(description="binarized MNIST, the first 10,000 training images, 10 epochs (a short run: the "
+    "quick": EstimatorsSettings(
+        description="binarized MNIST, the first 10,000 training images, 10 epochs (a short run: the "
                               "bounds are far from converged), S = 5000 on 500 test points",
                   dataset="binarized-mnist", binarize=None, train_size=10000, test_size=None, grid=GRID, epochs=10,
                   **_NET, num_samples=5000, ll_size=500, **_SNR, seeds=2),
-    "standard": EstimatorsSettings(description="binarized MNIST, all 50,000 training images, 50 epochs (near "
+    "standard": EstimatorsSettings(
+        description="binarized MNIST, all 50,000 training images, 50 epochs (near "
                                      "convergence), S = 5000 on 2,000 test points", dataset="binarized-mnist",
                                      binarize=None, train_size=None, test_size=None, grid=GRID, epochs=50, **_NET,
                                      num_samples=5000, ll_size=2000, **_SNR, seeds=2),
-    "paper": EstimatorsSettings(description="binarized MNIST, all 50,000 training images, 100 epochs, S = 5000 on the whole "
+    "paper": EstimatorsSettings(
+        description="binarized MNIST, all 50,000 training images, 100 epochs, S = 5000 on the whole "
                               "test set", dataset="binarized-mnist", binarize=None, train_size=None, test_size=None,
                   grid=GRID, epochs=100, **_NET, num_samples=5000, ll_size=10000, **_SNR, seeds=3),
 }
@@ -97,7 +101,8 @@ def label(config: dict) -> str:
 
 
 COLUMNS = [("test −log p(x)", "test_neg_ll", ".2f"), ("test −ELBO", "test_neg_elbo", ".2f"),
-           ("KL", "test_kl", ".2f"), ("active units", "active_units", ".1f"), ("time / epoch (s)", "epoch_time_s", ".2f")]
+           ("KL", "test_kl", ".2f"), ("active units", "active_units", ".1f"),
+           ("time / epoch (s)", "epoch_time_s", ".2f")]
 
 
 def report(records: list, settings: dict, out: Path):

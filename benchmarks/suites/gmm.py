@@ -12,12 +12,12 @@ References:
     [1] Dempster, Laird, Rubin. Maximum likelihood from incomplete data via the EM algorithm. JRSS B 1977
     [2] Pedregosa et al. Scikit-learn: Machine Learning in Python. JMLR 2011
 """
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import List
 
 from benchmarks import report as rep
-from dataclasses import dataclass
-from typing import List
 from benchmarks.suite import Settings
 
 NAME = "gmm"
@@ -78,6 +78,7 @@ def run_cell(config: dict, context) -> dict:
 def _warm_up_svi() -> None:
     """Pyro's first SVI fit in a process pays one-time setup (about a second); keep it out of the timings."""
     import torch
+
     from zoo.gmm.svi import GaussianMixtureSVI
 
     x = torch.randn(100, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
@@ -97,9 +98,9 @@ def _rows(group: list) -> list:
         iters = "steps" if key == "svi" else "n_iter"
         time_key = "time_s" if key == "svi" else "median_s"
         rows.append([group[0]["config"]["covariance_type"], name,
-                     rep.aggregate(group, lambda r: r[key]["lower_bound"], ".5f"),
-                     rep.aggregate(group, lambda r: r[key][iters], ".1f"),
-                     rep.aggregate(group, lambda r: r[key][time_key], ".3f")])
+                     rep.aggregate(group, lambda r, key=key: r[key]["lower_bound"], ".5f"),
+                     rep.aggregate(group, lambda r, key=key, iters=iters: r[key][iters], ".1f"),
+                     rep.aggregate(group, lambda r, key=key, t=time_key: r[key][t], ".3f")])
     return rows
 
 

@@ -16,12 +16,12 @@ References:
     [2] Yao, Vehtari, Simpson, Gelman. Yes, but Did It Work?: Evaluating Variational Inference.
         arXiv:1802.02538
 """
+from dataclasses import dataclass
 from pathlib import Path
+from typing import List
 
 from benchmarks import report as rep
 from benchmarks.suites import vae_cells
-from dataclasses import dataclass
-from typing import List
 
 NAME = "guides"
 DEVICES = ("cpu", "cuda")
@@ -33,20 +33,24 @@ class GuidesSettings(vae_cells.VAESettings):
     epochs: int
 
 PROFILES = {
-    "smoke": GuidesSettings(description="tiny: 300 embedded digits, 2 epochs, a 64-unit network, S = 50; checks the "
+    "smoke": GuidesSettings(
+        description="tiny: 300 embedded digits, 2 epochs, a 64-unit network, S = 50; checks the "
                               "plumbing, not the guides", dataset="mnist5k", binarize="static", train_size=300,
                   test_size=100, guides=["diagonal", "full-rank", "planar:2", "radial:2", "iaf:1", "sylvester:2",
                                               "nsf:2"],
                   epochs=2, **{**_NET, "hidden": [64], "latent_dim": 8}, num_samples=50, ll_size=50, seeds=1),
-    "quick": GuidesSettings(description="binarized MNIST, the first 10,000 training images, 10 epochs (a short run), "
+    "quick": GuidesSettings(
+        description="binarized MNIST, the first 10,000 training images, 10 epochs (a short run), "
                               "S = 5000 on 500 test points", dataset="binarized-mnist", binarize=None,
                   train_size=10000, test_size=None, guides=GUIDES, epochs=10, **_NET, num_samples=5000,
                   ll_size=500, seeds=2),
-    "standard": GuidesSettings(description="binarized MNIST, all 50,000 training images, 50 epochs (near "
+    "standard": GuidesSettings(
+        description="binarized MNIST, all 50,000 training images, 50 epochs (near "
                                  "convergence), S = 5000 on 2,000 test points", dataset="binarized-mnist",
                                  binarize=None, train_size=None, test_size=None, guides=GUIDES, epochs=50, **_NET,
                                  num_samples=5000, ll_size=2000, seeds=2),
-    "paper": GuidesSettings(description="binarized MNIST, all 50,000 training images, 100 epochs, S = 5000 on the whole "
+    "paper": GuidesSettings(
+        description="binarized MNIST, all 50,000 training images, 100 epochs, S = 5000 on the whole "
                               "test set", dataset="binarized-mnist", binarize=None, train_size=None, test_size=None,
                   guides=GUIDES, epochs=100, **_NET, num_samples=5000, ll_size=10000, seeds=3),
 }

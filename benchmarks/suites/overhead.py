@@ -8,16 +8,16 @@ time per epoch (zoo / hand-written).
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import List
 
 import torch
 
 from benchmarks import report as rep
 from benchmarks.reference import TorchVAE, gemm_floor_step, mean_elbo, train_epoch
 from benchmarks.report import DASH
-from dataclasses import dataclass
-from typing import List
 from benchmarks.suite import DataSettings
 
 
@@ -47,6 +47,7 @@ def step_ratios(vae, ref, x: torch.Tensor, args, rounds: int = 30, steps: int = 
     timings pick up; the median of the ratios is the robust summary.
     """
     import pyro
+
     import zoo
     from zoo import training
 
@@ -105,14 +106,17 @@ class OverheadSettings(DataSettings):
     lr: float
 
 PROFILES = {
-    "smoke": OverheadSettings(description="tiny: 200 embedded digits, 2 epochs, a 32-unit network, 3 rounds of step timing",
+    "smoke": OverheadSettings(
+        description="tiny: 200 embedded digits, 2 epochs, a 32-unit network, 3 rounds of step timing",
                   dataset="mnist5k", binarize="static", train_size=200, test_size=100,
                   objectives=[["elbo", 1], ["iwae", 5]], epochs=2, step_rounds=3,
                   **{**_SETUP, "hidden": [32], "latent_dim": 4}, seeds=1),
-    "quick": OverheadSettings(description="binarized MNIST, all 50,000 training images, 3 epochs of each, 30 rounds of step "
+    "quick": OverheadSettings(
+        description="binarized MNIST, all 50,000 training images, 3 epochs of each, 30 rounds of step "
                               "timing", dataset="binarized-mnist", binarize=None, train_size=None, test_size=None,
                   objectives=[["elbo", 1], ["iwae", 50]], epochs=3, step_rounds=30, **_SETUP, seeds=1),
-    "paper": OverheadSettings(description="binarized MNIST, all 50,000 training images, 10 epochs of each, 50 rounds of step "
+    "paper": OverheadSettings(
+        description="binarized MNIST, all 50,000 training images, 10 epochs of each, 50 rounds of step "
                               "timing", dataset="binarized-mnist", binarize=None, train_size=None, test_size=None,
                   objectives=[["elbo", 1], ["elbo-kl", 1], ["iwae", 50]], epochs=10, step_rounds=50, **_SETUP,
                   seeds=3),
@@ -144,8 +148,8 @@ def run_cell(config: dict, context) -> dict:
     with tempfile.TemporaryDirectory() as run_dir, context.bar(args.epochs + 1, f"{args.estimator} K="
                                                                 f"{args.num_particles} seed {args.seed}") as bar:
         for epoch in range(1, args.epochs + 1):
-            jobs = [("zoo", lambda: _zoo_epoch(vae, train, test, epoch, run_dir, args)),
-                    ("torch", lambda: _ref_epoch(ref, opt, flat_train, flat_test, epoch, noise, args))]
+            jobs = [("zoo", lambda epoch=epoch: _zoo_epoch(vae, train, test, epoch, run_dir, args)),
+                    ("torch", lambda epoch=epoch: _ref_epoch(ref, opt, flat_train, flat_test, epoch, noise, args))]
             for name, job in jobs if epoch % 2 else reversed(jobs):
                 rows[name].append(job())
             bar.update(1)

@@ -16,12 +16,12 @@ References:
     [1] Burda, Grosse, Salakhutdinov. Importance Weighted Autoencoders. ICLR 2016, arXiv:1509.00519
     [2] Rezende, Mohamed. Variational Inference with Normalizing Flows. ICML 2015, arXiv:1505.05770
 """
+from dataclasses import dataclass
 from pathlib import Path
+from typing import List
 
 from benchmarks import report as rep
 from benchmarks.suites import vae_cells
-from dataclasses import dataclass
-from typing import List
 
 NAME = "paper"
 DEVICES = ("cpu", "cuda")
@@ -41,17 +41,20 @@ class PaperSettings(vae_cells.VAESettings):
     num_stages: int
 
 PROFILES = {
-    "smoke": PaperSettings(description="tiny: 300 embedded digits, the first 2 stages of the schedule (4 epochs), a "
+    "smoke": PaperSettings(
+        description="tiny: 300 embedded digits, the first 2 stages of the schedule (4 epochs), a "
                               "64-unit network, S = 50; checks the plumbing", dataset="mnist5k", binarize="dynamic",
                   train_size=300, test_size=100, models=[["VAE", 1], ["VAE", 5], ["IWAE", 5], ["planar", 2]],
                   **{**_NET, "hidden": [64], "latent_dim": 8}, num_stages=2, batch_size=20, num_samples=50,
                   ll_size=50, seeds=1),
-    "quick": PaperSettings(description="MNIST, dynamic binarization, the first 2 of the 8 stages of the schedule: 4 epochs "
+    "quick": PaperSettings(
+        description="MNIST, dynamic binarization, the first 2 of the 8 stages of the schedule: 4 epochs "
                               "instead of 3280, so the numbers are far from the published ones; S = 5000 on "
                               "1000 test points", dataset="mnist", binarize="dynamic", train_size=None,
                   test_size=None, models=MODELS, **_NET, num_stages=2, batch_size=20, num_samples=5000,
                   ll_size=1000, seeds=1),
-    "paper": PaperSettings(description="MNIST, dynamic binarization, the full schedule of Burda et al. (3280 epochs, "
+    "paper": PaperSettings(
+        description="MNIST, dynamic binarization, the full schedule of Burda et al. (3280 epochs, "
                               "batch 20), S = 5000 on the whole test set", dataset="mnist", binarize="dynamic",
                   train_size=None, test_size=None, models=MODELS, **_NET, num_stages=8, batch_size=20,
                   num_samples=5000, ll_size=10000, seeds=1),

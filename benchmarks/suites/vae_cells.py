@@ -18,14 +18,17 @@ References:
         arXiv:1802.02538
 """
 import statistics
-from dataclasses import dataclass
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import List, Tuple
 
 import torch
 
 from benchmarks.suite import DataSettings
+from zoo._utils.contexts import evaluating, seeded
+from zoo.data.spec import DataSpec
+
 
 @dataclass(frozen=True)
 class VAESettings(DataSettings):
@@ -45,28 +48,23 @@ HISTORY_KEYS = ("epoch", "lr", "loss", "train_elbo", "test_elbo", "test_kl", "tr
 
 
 @lru_cache(maxsize=4)
-def _dataset(name: str, binarize, data_root):
-    import zoo
-
-    once = binarize if binarize in ("static", "threshold") else None
-    return zoo.data.load(name, data_root, binarize=once, seed=DATA_SEED)
+def _dataset(spec: DataSpec):
+    return spec.load()
 
 
 def splits(config: dict, context) -> Tuple[torch.Tensor, torch.Tensor]:
     """(train, test) of the cell on its device; dynamically binarized runs get one fixed draw of
-    the test images."""
-    import zoo
-
-    ds = _dataset(config["dataset"], config.get("binarize"), context.data_root)
-    train, test = ds.train[: config.get("train_size")], ds.test[: config.get("test_size")]
-    if config.get("binarize") == "dynamic":
-        test = zoo.data.binarize(test, "static", torch.Generator().manual_seed(DATA_SEED))
-    return train.to(config["device"]), test.to(config["device"])
+    the test images (``zoo.data.DataSpec.fixed``)."""
+    spec = DataSpec(config["dataset"], context.data_root, binarize=config.get("binarize") or "none", seed=DATA_SEED,
+                    train_size=config.get("train_size"), test_size=config.get("test_size"))
+    ds = _dataset(spec)
+    return ds.train.to(config["device"]), spec.fixed(ds.test).to(config["device"])
 
 
 def build(config: dict, data_shape) -> torch.nn.Module:
     """The cell's VAE, its initial weights drawn under the cell's seed."""
     import pyro
+
     import zoo
 
     pyro.clear_param_store()
@@ -124,17 +122,12 @@ def evaluate(vae, test_x, config: dict, psis: bool = False) -> dict:
     from zoo.evaluation.likelihood import elbo_and_kl, log_likelihood
 
     start = time.perf_counter()
-    vae.eval()
-    try:
+    with evaluating(vae):
         ev = elbo_and_kl(vae, test_x)
         ll = log_likelihood(vae.model, vae.guide, test_x[ll_subset(len(test_x), config["ll_size"])],
                             num_samples=config["num_samples"], seed=config["seed"], psis=psis).summary()
-        devices = [test_x.device] if test_x.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):  # flows' posterior means are Monte Carlo
-            torch.manual_seed(config["seed"])
+        with seeded(config["seed"], test_x.device):  # flows' posterior means are Monte Carlo
             au = active_units(vae.encode, test_x)
-    finally:
-        vae.train()
     out = {"test_neg_elbo": -ev["elbo"], "test_kl": ev.get("kl"), "test_neg_ll": -ll["log_likelihood"],
            "test_neg_ll_stderr": ll["log_likelihood_stderr"], "ll_points": min(config["ll_size"], len(test_x)),
            "gap": ll["posterior_gap"], "ess_mean": ll["ess_mean"], "active_units": au,

@@ -1,7 +1,7 @@
-"""``vaezoo bench``: every suite's smoke profile in subprocesses, and the runner's bookkeeping in-process.
+"""``vaezoo bench``: every suite's smoke profile, and the runner's bookkeeping.
 
-The five smoke runs start together (one torch thread each) in a module fixture; the tests read
-what they wrote. The runner tests use a fake suite, so they check the skip logic, the atomic
+The five smoke runs (``vaezoo bench SUITE --profile smoke``, in this process) are a module
+fixture; the tests read what they wrote. The runner tests use a fake suite, so they check the skip logic, the atomic
 writes and the mean ± std arithmetic without training anything.
 """
 import importlib
@@ -11,16 +11,15 @@ import os
 import re
 import shutil
 import subprocess
-import sys
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from benchmarks import bench, report, runner
-from dataclasses import dataclass
-
 from benchmarks.suite import Settings, Suite
+from tests.clitools import vaezoo as in_process
 from zoo import cli
 from zoo._utils import io
 
@@ -42,37 +41,21 @@ SMOKE = {
 }
 
 
-def _command(*args):
-    script = Path(sys.executable).parent / "vaezoo"
-    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "zoo.cli"]
-    return cmd + [str(a) for a in args]
-
-
-def _env():
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(REPO))
-    env.pop("VAEZOO_DATA", None)  # smoke runs on the embedded digits alone
-    return env
-
-
-def vaezoo(*args):
-    proc = subprocess.run(_command(*args), capture_output=True, text=True, env=_env(), timeout=300)
-    if proc.returncode != 0:
-        raise AssertionError(f"vaezoo {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
-    return proc
-
-
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    """suite -> (out dir, stdout, stderr) of ``vaezoo bench SUITE --profile smoke``, run concurrently."""
-    root = tmp_path_factory.mktemp("bench")
-    procs = {s: subprocess.Popen(_command("bench", s, "--profile", "smoke", "--out", root / s), env=_env(),
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for s in SMOKE}
-    runs = {}
-    for suite, proc in procs.items():
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, f"bench {suite} exited {proc.returncode}:\n{err[-3000:]}"
-        runs[suite] = (root / suite, out, err)
-    return runs
+    """suite -> (out dir, stdout, stderr) of ``vaezoo bench SUITE --profile smoke`` on the embedded
+    digits alone (no data root), each run in this process (its cells take seconds; a process
+    each would spend more on imports)."""
+    root, saved = tmp_path_factory.mktemp("bench"), os.environ.pop("VAEZOO_DATA", None)
+    try:
+        runs = {}
+        for suite in SMOKE:
+            proc = in_process("bench", suite, "--profile", "smoke", "--out", root / suite)
+            runs[suite] = (root / suite, proc.stdout, proc.stderr)
+        return runs
+    finally:
+        if saved is not None:
+            os.environ["VAEZOO_DATA"] = saved
 
 
 def _records(out: Path) -> list:
@@ -112,7 +95,8 @@ def test_smoke_numbers_are_sane(smoke):
     records = _records(smoke["estimators"][0])
     est = {r["config"]["estimator"]: r["result"] for r in records if "kind" not in r["config"]}
     assert all(r["gap"] >= 0 for r in est.values()) and len(est["elbo"]["history"]) == 2  # Jensen
-    fixed, toy = ([r["result"] for r in records if r["config"].get("kind") == kind] for kind in ("snr-fixed", "snr-toy"))
+    fixed, toy = ([r["result"] for r in records if r["config"].get("kind") == kind]
+                  for kind in ("snr-fixed", "snr-toy"))
     # every estimator of the grid at every K, on the one fixed network
     assert len(fixed) == 1 and set(fixed[0]["snr"]) == {"elbo", "iwae", "iwae-dreg"}
     assert all(set(by_k) == {"1", "5"} and all(v["guide"] > 0 and v["model"] > 0 for v in by_k.values())
@@ -145,7 +129,7 @@ def test_rerun_skips_finished_cells_and_adds_seeds(smoke, tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["gmm", "--set", "n_sample=3"], "unknown setting 'n_sample' for the gmm suite; choose from n_samples"),
-    (["gmm", "--seeds", "0"], "seeds must be a positive integer, got 0"),
+    (["gmm", "--seeds", "0"], "--seeds: expected an integer > 0 or null, got '0'"),
     (["gmm", "--device", "cuda:0", "--dry-run"], "the gmm suite runs on cpu; got device 'cuda:0'"),
     (["estimators", "--device", "tpu"], "unknown device 'tpu'"),
     (["guides", "--set", "epochs"], "expected NAME=VALUE, got 'epochs'"),
@@ -160,6 +144,14 @@ def _main(argv) -> int:
         return cli.main(argv)
     except SystemExit as e:  # argparse's own errors
         return e.code
+
+
+def test_an_out_that_is_a_file_is_refused_before_any_cell_runs(capsys, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("mine")
+    monkeypatch.setattr(runner.backends, "run_local", lambda *a, **k: pytest.fail("a cell ran"))
+    assert cli.main(["bench", "gmm", "--profile", "smoke", "--out", str(tmp_path / "file"), "--no-progress"]) == 2
+    assert "--out " + str(tmp_path / "file") + " is a file" in capsys.readouterr().err
+    assert (tmp_path / "file").read_text() == "mine"
 
 
 def test_a_foreign_results_file_is_refused(capsys, tmp_path):
@@ -310,21 +302,21 @@ def test_settings_and_command():
         runner.settings_for(FakeSuite(), "fast")
     with pytest.raises(ValueError, match="unknown setting 'm' for the fake suite; choose from n, seeds"):
         runner.settings_for(FakeSuite(), "smoke", overrides={"m": 1})
-    with pytest.raises(ValueError, match="setting 'n' must be int, got 'three'"):
+    with pytest.raises(ValueError, match="n: expected an integer, got 'three'"):
         runner.settings_for(FakeSuite(), "smoke", overrides={"n": "three"})
     with pytest.raises(ValueError, match="seeds must be a positive integer, got 0"):
         runner.settings_for(FakeSuite(), "smoke", seeds=0)
     cmd = runner.command("guides", "quick", 2, "bench/g", "cuda", {"guides": ["diagonal", "planar:4"]})
     assert cmd == "vaezoo bench guides --profile quick --seeds 2 --out bench/g --device cuda " \
                   "--set 'guides=[\"diagonal\",\"planar:4\"]'"
-    assert bench._setting("epochs=20") == ("epochs", 20) and bench._setting("binarize=null") == ("binarize", None)
+    assert runner.settings_for(FakeSuite(), "smoke", overrides={"n": "20"}).n == 20  # text from --set is parsed
 
 
 def test_every_suite_satisfies_the_protocol_with_typed_profiles():
     import dataclasses
     import typing
 
-    from benchmarks.suite import conforms
+    from zoo.cli.options import convert
 
     for name in bench.SUITES:
         suite = importlib.import_module(bench.SUITES[name])
@@ -334,5 +326,6 @@ def test_every_suite_satisfies_the_protocol_with_typed_profiles():
             assert dataclasses.is_dataclass(profile) and isinstance(profile, Settings)
             with pytest.raises(dataclasses.FrozenInstanceError):
                 profile.seeds = 9
-            hints = typing.get_type_hints(type(profile))
-            assert all(conforms(getattr(profile, f.name), hints[f.name]) for f in dataclasses.fields(profile))
+            hints = typing.get_type_hints(type(profile), include_extras=True)
+            for f in dataclasses.fields(profile):
+                assert convert(f.name, getattr(profile, f.name), hints[f.name]) == getattr(profile, f.name)

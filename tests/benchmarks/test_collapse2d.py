@@ -7,9 +7,15 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from benchmarks.studies import collapse2d
+from benchmarks.studies.collapse2d import (
+    COLLAPSED_KL,
+    NOT_COLLAPSED_KL,
+    data_covariance,
+    exact_log_likelihood,
+    generate_2d_data,
+    run_case,
+)
 from zoo.cli import main
-from benchmarks.studies.collapse2d import (COLLAPSED_KL, NOT_COLLAPSED_KL, data_covariance, exact_log_likelihood,
-                                   generate_2d_data, run_case)
 
 # What a z-free decoder loses on the rotated data: KL(N(0, Sigma) || N(0, diag Sigma)).
 DIAGONAL_GAP = 0.5 * math.log(25 / 9)

@@ -1,7 +1,6 @@
 """``vaezoo experiment conv-vae`` and ``vaezoo train --model conv-vae`` on tiny data, in process."""
 import json
 
-
 from zoo.cli import main
 
 TINY = ["--train-size", "64", "--test-size", "24", "--epochs", "1", "--latent-dim", "4", "--channels", "4", "8", "8",

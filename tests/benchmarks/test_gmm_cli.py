@@ -7,10 +7,9 @@ import torch
 from sklearn.decomposition import PCA
 
 from benchmarks import gmm_speed as gmm_cli
+from tests.clitools import vaezoo
 from zoo import cli
 from zoo.gmm.em import GaussianMixtureEM
-
-from tests.clitools import vaezoo
 
 
 def test_gmm_on_blobs_prints_plots_and_matches_an_in_process_fit(tmp_path):
@@ -39,10 +38,10 @@ def test_gmm_on_mnist_pca_in_process(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--covariance-type", "ful"], "choose from full, tied, diag, spherical"),
+    (["--covariance-type", "ful"], "--covariance-type: expected one of full, tied, diag, spherical, got 'ful'"),
     (["--covariance-type", "tied", "--svi-steps", "2"],
      "unknown covariance_type 'tied' for SVI; choose from full, diag"),
-    (["--n-samples", "0"], "n_samples must be a positive integer, got 0"),
+    (["--n-samples", "0"], "--n-samples: expected an integer > 0 or null, got '0'"),
     (["--benchmark", "--dataset", "mnist5k"], "--benchmark runs on blobs"),
 ])
 def test_clean_errors(tmp_path, capsys, args, message):

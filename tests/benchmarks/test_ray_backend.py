@@ -9,6 +9,8 @@ from benchmarks import runner
 
 ray = pytest.importorskip("ray", reason="the Ray backend is an optional extra: pip install -e '.[ray]'")
 
+pytestmark = pytest.mark.slow  # starts a local Ray
+
 
 def _without_times(obj):
     if isinstance(obj, dict):

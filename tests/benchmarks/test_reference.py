@@ -15,7 +15,8 @@ def copy_weights(vae, ref):
         ref.loc.weight.copy_(s["guide_head.linear.weight"][:d]), ref.loc.bias.copy_(s["guide_head.linear.bias"][:d])
         ref.scale.weight.copy_(s["guide_head.linear.weight"][d:]), ref.scale.bias.copy_(s["guide_head.linear.bias"][d:])
         for i in (0, 2):
-            ref.decoder[i].weight.copy_(s[f"decoder.net.{i}.weight"]), ref.decoder[i].bias.copy_(s[f"decoder.net.{i}.bias"])
+            ref.decoder[i].weight.copy_(s[f"decoder.net.{i}.weight"])
+            ref.decoder[i].bias.copy_(s[f"decoder.net.{i}.bias"])
 
 
 @pytest.mark.parametrize("k", [1, 7])

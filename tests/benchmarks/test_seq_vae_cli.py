@@ -1,9 +1,8 @@
 """``vaezoo seq`` and ``vaezoo train --model seq-vae --dataset sines``, run in subprocesses on tiny data."""
 import json
 
-from zoo.cli import main
-
 from tests.clitools import vaezoo
+from zoo.cli import main
 
 
 def test_seq_reports_the_numbers_and_writes_the_figures(tmp_path):

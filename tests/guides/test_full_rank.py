@@ -153,6 +153,7 @@ def _fit_head_on_linear_gaussian(guide_name, steps=1500):
         return cov, exact.covariance_matrix[0], q.mean, exact.loc
 
 
+@pytest.mark.slow
 def test_trained_full_rank_guide_reaches_the_exact_posterior_covariance():
     """p(z|x) = N(mu(x), Sigma) with Sigma = (I + W^T W / s^2)^-1 correlated: the full-rank head
     recovers Sigma (and mu(x)); the best diagonal head cannot (its error is Sigma's off-diagonal)."""

@@ -61,7 +61,8 @@ def test_samples_have_zero_mean_unit_variance():
 def test_entropy_mean_variance():
     p = StandardNormal(5, batch_shape=(2,), dtype=torch.float64)
     assert torch.allclose(p.entropy(), reference(5, (2,)).entropy())
-    assert torch.equal(p.mean, torch.zeros(2, 5, dtype=torch.float64)) and torch.equal(p.variance, torch.ones(2, 5, dtype=torch.float64))
+    assert torch.equal(p.mean, torch.zeros(2, 5, dtype=torch.float64))
+    assert torch.equal(p.variance, torch.ones(2, 5, dtype=torch.float64))
 
 
 def test_under_a_plate_it_expands_to_the_batch():
@@ -87,8 +88,8 @@ def test_dim_must_be_a_positive_integer(dim):
 
 def exact_bernoulli(logits, value):
     """value * l - softplus(l) in float64 (torch's softplus, log1p-based)."""
-    l = logits.double()
-    return value.double() * l - torch.nn.functional.softplus(l, threshold=1000)
+    lg = logits.double()
+    return value.double() * lg - torch.nn.functional.softplus(lg, threshold=1000)
 
 
 @pytest.mark.parametrize("fractional", [False, True])
@@ -96,7 +97,8 @@ def test_bernoulli_log_prob_matches_float64_closed_form(fractional):
     g = torch.Generator().manual_seed(0)
     logits = torch.cat([torch.randn(20000, generator=g) * 8, torch.linspace(-100, 100, 2001),
                         torch.tensor([-1e4, -88.0, -17.0, -1e-8, 0.0, 1e-8, 17.0, 88.0, 1e4])])
-    value = torch.rand(logits.shape, generator=g) if fractional else torch.randint(0, 2, logits.shape, generator=g).float()
+    value = torch.rand(logits.shape, generator=g) if fractional else \
+        torch.randint(0, 2, logits.shape, generator=g).float()
     ours = bernoulli_log_prob(logits, value)
     exact = exact_bernoulli(logits, value)
     assert ours.dtype == torch.float32 and torch.isfinite(ours).all()

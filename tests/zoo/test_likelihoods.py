@@ -3,14 +3,12 @@ seed 003's Gaussian KL/NLL values, and every likelihood training a VAE on real d
 import json
 import math
 
-import numpy as np
 import pyro
 import pytest
 import torch
 import torch.nn.functional as F
 from pyro.infer import SVI, Trace_ELBO
 from pyro.optim import Adam
-from torch.distributions import Normal, kl_divergence
 
 import zoo
 from zoo._utils.options import freeze_options
@@ -22,8 +20,6 @@ from zoo.likelihoods import (
     build_likelihood,
     check_finite,
     likelihood_options,
-    normal_kl,
-    normal_nll,
 )
 from zoo.models.factory import VAEConfig
 
@@ -103,50 +99,6 @@ def test_build_likelihood_by_name():
         build_likelihood("gauss", (1, 2, 2))
 
 
-# ---- seed 003's closed forms ------------------------------------------------------------
-
-
-def test_normal_kl_reproduces_seed_003_test_values():
-    """``test_KL`` of seed 003, verbatim (integer tensors, its rtol), then in float64."""
-    t = torch.tensor
-    assert np.isclose(normal_kl(t(2), t(3), t(0), t(0)).numpy(), 200.2144, rtol=1e-3)
-    assert np.isclose(normal_kl(t(2), t(3), t(4), t(5)).numpy(), 1.50925, rtol=1e-3)
-    # mean2 given, log_std2 left out: it defaults to 0 on its own.
-    kl = normal_kl(torch.tensor((10, 10)), torch.tensor((2, 4)), torch.tensor((3, 5)))
-    assert np.allclose(kl.numpy(), [49.2990, 1498.479], rtol=1e-3)
-    # The numbers are those of the formula to the digits the seed prints.
-    d = lambda *v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
-    assert normal_kl(d(2), d(3), d(0), d(0)).item() == pytest.approx(200.2144, abs=1e-4)
-    assert normal_kl(d(2), d(3), d(4), d(5)).item() == pytest.approx(1.50925, abs=1e-5)
-    assert normal_kl(d(10, 10), d(2, 4), d(3, 5)).tolist() == pytest.approx([49.2990, 1498.479], abs=1e-3)
-
-
-def test_normal_nll_reproduces_seed_003_test_values():
-    """``test_NLL`` of seed 003, verbatim, then in float64: elementwise, not summed."""
-    assert np.isclose(normal_nll(torch.tensor(2), torch.tensor(2), torch.tensor(3)).numpy(), 3.9189, rtol=1e-3)
-    assert np.isclose(normal_nll(torch.tensor(5), torch.tensor(-3), torch.tensor(6)).numpy(), 6.9191, rtol=1e-3)
-    nll = normal_nll(torch.tensor((10, 10)), torch.tensor((2, 4)), torch.tensor((3, 5)))
-    assert np.allclose(nll.numpy(), np.array([3.9982, 5.9197]), rtol=1e-3)
-    d = lambda *v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
-    assert normal_nll(d(2), d(2), d(3)).item() == pytest.approx(3.9189, abs=1e-4)
-    assert normal_nll(d(5), d(-3), d(6)).item() == pytest.approx(6.9191, abs=1e-4)
-    assert normal_nll(d(10, 10), d(2, 4), d(3, 5)).tolist() == pytest.approx([3.9982, 5.9197], abs=1e-4)
-
-
-def test_normal_kl_and_nll_equal_torch_elementwise_with_broadcasting():
-    torch.manual_seed(0)
-    m1, s1 = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
-    m2, s2 = torch.randn(3, dtype=torch.float64), torch.randn(1, 3, dtype=torch.float64)
-    expected = kl_divergence(Normal(m1, s1.exp()), Normal(m2, s2.exp()))
-    assert torch.allclose(normal_kl(m1, s1, m2, s2), expected, rtol=1e-12)
-    standard = kl_divergence(Normal(m1, s1.exp()), Normal(0.0, 1.0))
-    assert torch.allclose(normal_kl(m1, s1), standard, rtol=1e-12)
-    assert torch.equal(normal_kl(m1, s1), normal_kl(m1, s1, torch.zeros(()), torch.zeros(())))
-    x = 3 * torch.randn(2, 4, 3, dtype=torch.float64)
-    assert torch.allclose(normal_nll(x, m1, s1), -Normal(m1, s1.exp()).log_prob(x), rtol=1e-12)
-    assert normal_kl(m1, s1, m1, s1).abs().max() == 0
-
-
 # ---- the Gaussian likelihoods -----------------------------------------------------------
 
 
@@ -182,7 +134,6 @@ def test_learned_gaussian_log_prob_is_the_closed_form_summed_over_pixels(batch_s
     p = lik.dist(params)
     assert p.batch_shape == batch_shape and p.event_shape == (1, 4, 3)
     assert torch.allclose(p.log_prob(x), closed_form_log_prob(x, loc, log_scale), rtol=1e-12)
-    assert torch.allclose(p.log_prob(x), -normal_nll(x, loc, log_scale).sum((-3, -2, -1)), rtol=1e-12)
     assert torch.equal(lik.mean(params), loc) and torch.equal(p.mean, loc)
     assert torch.allclose(p.stddev, log_scale.exp(), rtol=1e-15)
 

@@ -1,14 +1,8 @@
 """Atomic file writes: a reader sees the old file or the new one, never a partial one."""
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any, Callable
-
-import torch
-
-# Seconds every write waits between its temporary file and the rename (fault-injection tests only).
-_STALL = float(os.environ.get("VAEZOO_TEST_STALL_WRITES", "0") or 0)
 
 
 def atomic_write(path, write: Callable[[Path], None]) -> Path:
@@ -24,8 +18,6 @@ def atomic_write(path, write: Callable[[Path], None]) -> Path:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        if _STALL:  # fault-injection tests: a window in which to kill the writer
-            time.sleep(_STALL)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -55,11 +47,6 @@ def write_json(path, obj: Any, indent: int = 2) -> Path:
 def write_text(path, text: str) -> Path:
     """``text`` at ``path``, atomically."""
     return atomic_write(path, lambda p: p.write_text(text))
-
-
-def torch_save(path, obj: Any) -> Path:
-    """``torch.save(obj)`` at ``path``, atomically."""
-    return atomic_write(path, lambda p: torch.save(obj, p))
 
 
 def save_figure(fig, path, dpi: int = 100) -> Path:

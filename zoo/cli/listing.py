@@ -1,12 +1,19 @@
 """``vaezoo list``: the names of models, guides, likelihoods, estimators and datasets."""
+from dataclasses import dataclass
+
+from zoo.cli.parsing import add_command
+
+
+@dataclass(frozen=True)
+class ListOptions:
+    """``vaezoo list`` has no options of its own."""
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("list", help="list models, guides, likelihoods, estimators and datasets")
-    p.set_defaults(run=run)
+    add_command(sub, "list", ListOptions, run, help="list models, guides, likelihoods, estimators and datasets")
 
 
-def run(args=None) -> int:
+def run(opts: ListOptions = ListOptions()) -> int:
     import zoo
     from zoo.likelihoods import LIKELIHOODS
 

@@ -1,11 +1,14 @@
-"""``vaezoo plot RUN_DIR``: every figure of a run, as PNG in the run directory."""
+"""``vaezoo plot RUN_DIR``: every figure of a run, as PNG in the run directory (under a shared lock)."""
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import torch
 
-from zoo._utils.io import read_json
-from zoo.cli.evaluation import EVAL_FILE, load_test_split
+from zoo._utils.contexts import seeded
+from zoo.cli.options import PositiveInt, option
+from zoo.cli.parsing import add_command
 from zoo.cli.runs import sample_title
 
 # Pairs of classes whose mean codes the interpolation figure joins (1 and 8 first, as in the
@@ -13,62 +16,61 @@ from zoo.cli.runs import sample_title
 CLASS_PAIRS = ((1, 8), (0, 6), (3, 5), (4, 9), (2, 7))
 
 
+@dataclass(frozen=True)
+class PlotOptions:
+    """The options of ``vaezoo plot``."""
+
+    run_dir: str = option(help="the run directory", positional=True)
+    test_size: Optional[PositiveInt] = option(None, "the first N test points (default: the run's)")
+    seed: int = option(0, "seeds the draws")
+    data_root: Optional[str] = option(None, "the data root (default: the run's, else $VAEZOO_DATA)")
+
+
 def add_parser(sub) -> None:
-    p = sub.add_parser("plot", help="write every figure of a run (PNG) and print their paths")
-    p.add_argument("run_dir")
-    p.add_argument("--test-size", type=int, default=None, help="the first N test points (default: the run's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-root", default=None)
-    p.set_defaults(run=cmd_plot)
+    add_command(sub, "plot", PlotOptions, run, help="write every figure of a run (PNG) and print their paths")
 
 
-def cmd_plot(args) -> int:
-    import zoo
+def run(opts: PlotOptions) -> int:
+    from zoo.training import EVAL, Run, load
 
-    run = Path(args.run_dir)
-    vae = zoo.load(run)
-    x, labels = load_test_split(run, args.data_root, args.test_size)
-    result = _fresh_eval(run)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(args.seed)
-        paths = _sample_figures(run, vae, x, result) + _latent_figures(run, vae, x, labels)
-    if result is not None and result["per_datapoint"].get("khat"):
-        from zoo import plots
+    with Run(opts.run_dir).reading() as run:
+        vae = load(run.path)
+        spec = run.read_data()
+        ds = spec.load(opts.data_root)
+        x = spec.fixed(ds.test[: opts.test_size])
+        labels = None if ds.test_labels is None else ds.test_labels[: opts.test_size]
+        result = run.fresh_eval()
+        with seeded(opts.seed):
+            paths = _sample_figures(run, vae, x, result) + _latent_figures(run.path, vae, x, labels)
+        if result is not None and result["per_datapoint"].get("khat"):
+            from zoo import plots
 
-        khat = torch.tensor([-math.inf if v is None else v for v in result["per_datapoint"]["khat"]])
-        paths.append(plots.plot_khat_histogram(khat, run / "khat_histogram.png",
-                                               title=f"PSIS k-hat per test point, S={result['num_samples']}"))
-    elif vae.config.get("model") == "ae":
-        print("the autoencoder has no log-likelihood, so no k-hat histogram")
-    else:
-        print(f"no current {EVAL_FILE}: run `vaezoo eval {run}` first for the k-hat histogram")
+            khat = torch.tensor([-math.inf if v is None else v for v in result["per_datapoint"]["khat"]])
+            paths.append(plots.plot_khat_histogram(khat, run.file("khat_histogram.png"),
+                                                   title=f"PSIS k-hat per test point, S={result['num_samples']}"))
+        elif vae.config.get("model") == "ae":
+            print("the autoencoder has no log-likelihood, so no k-hat histogram")
+        else:
+            print(f"no current {EVAL}: run `vaezoo eval {run.path}` first for the k-hat histogram")
     for path in paths:
         print(f"wrote {path}")
     return 0
 
 
-def _fresh_eval(run: Path):
-    """eval.json if it was written after the checkpoint (a retrained run makes it stale)."""
-    path, checkpoint = run / EVAL_FILE, run / "checkpoint.pt"
-    if not path.exists() or path.stat().st_mtime < checkpoint.stat().st_mtime:
-        return None
-    return read_json(path)
-
-
 @torch.no_grad()
-def _sample_figures(run: Path, vae, x, result) -> list:
+def _sample_figures(run, vae, x, result) -> list:
     from zoo import plots
 
-    history = read_json(run / "history.json") if (run / "history.json").exists() else []
+    history, out = run.history(), run.path
     inputs = x[torch.linspace(0, x.shape[0] - 1, min(8, x.shape[0])).long()]
-    paths = [plots.plot_samples(vae.sample(100), run / "samples.png",
+    paths = [plots.plot_samples(vae.sample(100), out / "samples.png",
                                 title=sample_title(vae)),
-             plots.plot_reconstructions(inputs, vae.reconstruct(inputs, 9), run / "reconstructions.png"),
+             plots.plot_reconstructions(inputs, vae.reconstruct(inputs, 9), out / "reconstructions.png"),
              plots.plot_many_reconstructions(inputs[0], vae.reconstruct(inputs[:1], 30)[:, 0],
-                                             run / "reconstructions_one_input.png")]
+                                             out / "reconstructions_one_input.png")]
     if history:
         ll = result["log_likelihood"] if result else None
-        paths.append(plots.plot_training_curves(history, run / "training_curves.png", log_likelihood=ll,
+        paths.append(plots.plot_training_curves(history, out / "training_curves.png", log_likelihood=ll,
                                                 num_samples=result["num_samples"] if result else None,
                                                 title=f"{vae.config.get('model')} training curves"))
     return paths

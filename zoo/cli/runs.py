@@ -1,37 +1,15 @@
-"""What ``train``, ``sample``, ``eval`` and ``plot`` share: a run's data and its figures."""
+"""What ``train``, ``sample`` and ``plot`` share: the inputs of a run's figures, and the figures."""
 from pathlib import Path
 
 import torch
 
-RUN_FILES = ("checkpoint.pt", "checkpoint.prev.pt", "history.json", "config.json", "data.json", "samples.png",
-             "reconstructions.png", "training_curves.png")
-DATA_FILE = "data.json"
+from zoo.data.spec import DataSpec
 
 
-def load_data(spec: dict):
-    """The (train, test) splits a run's data spec (``data.json``) describes."""
-    import zoo
-
-    binarize = spec["binarize"] if spec["binarize"] in ("static", "threshold") else None
-    ds = zoo.data.load(spec["dataset"], spec.get("data_root"), download=spec.get("download", False),
-                       binarize=binarize, seed=spec["seed"])
-    train, test = ds.train, ds.test
-    if spec.get("train_size"):
-        train = train[: spec["train_size"]]
-    if spec.get("test_size"):
-        test = test[: spec["test_size"]]
-    return train, test
-
-
-def figure_inputs(test, spec: dict, n: int = 16):
-    """``n`` test images spread evenly through the split (some splits are sorted by class);
-    with dynamic binarization, one seeded Bernoulli draw of them."""
-    import zoo
-
-    x = test[torch.linspace(0, test.shape[0] - 1, min(n, test.shape[0])).long()]
-    if spec["binarize"] == "dynamic":
-        x = zoo.data.binarize(x, "static", torch.Generator().manual_seed(spec["seed"]))
-    return x
+def figure_inputs(test: torch.Tensor, spec: DataSpec, n: int = 16) -> torch.Tensor:
+    """``n`` test images spread evenly through the split (some splits are sorted by class), as
+    evaluated after training (one seeded draw of them for dynamic binarization)."""
+    return spec.fixed(test[torch.linspace(0, test.shape[0] - 1, min(n, test.shape[0])).long()])
 
 
 def sample_title(vae) -> str:

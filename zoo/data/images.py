@@ -2,17 +2,18 @@ r"""32x32 image datasets for the convolutional VAEs (registered in ``zoo.data.co
 
 Datasets:
     ``mnist32``: MNIST [1] (``zoo.data.core``'s ``mnist``, 60k/10k) resized to 32x32 by bilinear
-        interpolation with half-pixel centres -- the convolutional-VAE interpolation tutorial's ``transforms.Resize(32)``, without
-        its rounding back to 8 bits -- so intensities stay in [0, 1] (binarizable for the
-        Bernoulli likelihood). Labels kept.
+        interpolation with half-pixel centres -- the convolutional-VAE interpolation tutorial's
+        ``transforms.Resize(32)``, without its rounding back to 8 bits -- so intensities stay in
+        [0, 1] (binarizable for the Bernoulli likelihood). Labels kept.
     ``cifar10``: CIFAR-10 [2], 50k/10k 3x32x32, from torchvision's local format
         ``<root>/cifar-10-batches-py/`` (``data_batch_1..5``, ``test_batch``); ``download=True``
         lets torchvision fetch it into the cache. Intensities in [0, 1], labels.
     ``cifar10-subset``: the first 5,000 training and 1,000 test images of CIFAR-10, from
         ``<root>/cifar10_subset/cifar10_5k_1k.npz``, as 3x32x32 in [0, 1], labels.
     ``<name>-centered`` for each of them: the same images mapped to [-1, 1] by x -> 2x - 1, as
-        the 2-D and convolutional VAE tutorial centers CIFAR-10 ("it helps the model to fit") and the convolutional-VAE interpolation tutorial normalizes MNIST
-        (``Normalize([0.5], [0.5])``); for Gaussian likelihoods, e.g. with a tanh decoder mean.
+        the 2-D and convolutional VAE tutorial centers CIFAR-10 ("it helps the model to fit") and
+        the convolutional-VAE interpolation tutorial normalizes MNIST (``Normalize([0.5], [0.5])``);
+        for Gaussian likelihoods, e.g. with a tanh decoder mean.
         The map is the same for every channel; :func:`uncenter` inverts it for plotting.
 
 References:
@@ -128,7 +129,8 @@ def cifar10(root: Optional[pathlib.Path], download: bool) -> Dataset:
         torchvision.datasets.CIFAR10(str(cache), train=True, download=True)
         splits = _cifar_from(cache / _CIFAR_FOLDER, [])
     if splits is None:
-        fix = f"{FIX_ROOT} (a folder holding {_CIFAR_FOLDER}/), or pass download=True / --download to fetch it into {cache}"
+        fix = (f"{FIX_ROOT} (a folder holding {_CIFAR_FOLDER}/), or pass download=True / --download to fetch it "
+               f"into {cache}")
         raise missing_data("cifar10", looked, fix)
     (train, train_labels), (test, test_labels) = splits
     return Dataset("cifar10", train, test, train_labels=train_labels, test_labels=test_labels)
@@ -166,7 +168,8 @@ def cifar10_subset(root: Optional[pathlib.Path], download: bool) -> Dataset:
 
 def centered(dataset: Dataset, name: Optional[str] = None) -> Dataset:
     """``dataset`` with every split mapped to [-1, 1] by :func:`center`."""
-    splits = {s: None if getattr(dataset, s) is None else center(getattr(dataset, s)) for s in ("train", "test", "valid")}
+    splits = {s: None if getattr(dataset, s) is None else center(getattr(dataset, s))
+              for s in ("train", "test", "valid")}
     return replace(dataset, name=name or dataset.name + CENTERED, **splits)
 
 

@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from zoo.data.core import FIX_ROOT, PIXELS, DATASETS, Dataset, images28, missing_data
+from zoo.data.core import DATASETS, FIX_ROOT, PIXELS, Dataset, images28, missing_data
 
 # ---------------------------------------------------------------- binarized-mnist
 

@@ -22,11 +22,12 @@ ciwae       beta ELBO + (1 - beta) L_K                    reparameterized (or st
 =========== ============================================= ==================================
 """
 import inspect
-from typing import List
+from typing import List, Optional
 
 from pyro.infer import ELBO, Trace_ELBO, TraceMeanField_ELBO
 
 from zoo._utils.checks import positive_int
+from zoo._utils.registry import Registry
 from zoo.estimators.base import LogWeightELBO
 from zoo.estimators.elbo import MonteCarloELBO
 from zoo.estimators.iwae import IWAE
@@ -34,7 +35,6 @@ from zoo.estimators.miwae import CIWAE, MIWAE
 from zoo.estimators.renyi import RenyiBound
 from zoo.estimators.score import ScoreFunctionELBO
 from zoo.estimators.weights import log_weights
-from zoo._utils.registry import Registry
 
 ESTIMATORS = Registry("estimator")
 MAX_PLATE_NESTING = 1
@@ -67,10 +67,12 @@ def elbo_stl(num_particles: int = 1) -> ELBO:
 
 
 @ESTIMATORS.register("score")
-def score(num_particles: int = 1, data_shape=None, **options) -> ELBO:
+def score(num_particles: int = 1, data_shape=None, baseline: Optional[str] = None, decay: float = 0.9,
+          baseline_net=None, baseline_hidden: int = 100) -> ELBO:
     """The ELBO with score-function (REINFORCE) guide gradients and a baseline; ``data_shape``
-    sizes the default network of ``baseline="learned"``."""
-    return ScoreFunctionELBO(num_particles, data_shape=data_shape, **options)
+    sizes the default network of ``baseline="learned"`` (``ScoreFunctionELBO``)."""
+    return ScoreFunctionELBO(num_particles, baseline=baseline, decay=decay, baseline_net=baseline_net,
+                             baseline_hidden=baseline_hidden, data_shape=data_shape)
 
 
 @ESTIMATORS.register("iwae")

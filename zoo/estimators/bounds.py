@@ -5,7 +5,7 @@ r"""Pure kernels on importance log-weights, shaped ``(..., K)`` (particles last)
     ELBO estimate       L_1 = (1/K) sum_k log w_k
     IWAE bound [1]      L_K = log (1/K) sum_k w_k      (E[L_K] increases with K to log p(x))
     normalized weights  w~_k = w_k / sum_j w_j
-    effective sample size  ESS = 1 / sum_k w~_k^2      [2]
+    effective sample size  ESS = (sum_k w_k)^2 / sum_k w_k^2 = 1 / sum_k w~_k^2      [2]
     Renyi bound [3]     L_alpha = 1/(1-alpha) log (1/K) sum_k w_k^(1-alpha)   (alpha = 0: IWAE)
     MIWAE [4]           (1/M) sum_m L_K(group m)        (M groups of K particles, last dim M*K)
     CIWAE [4]           beta L_1 + (1 - beta) L_K
@@ -49,9 +49,12 @@ def normalized_weights(log_w: torch.Tensor) -> torch.Tensor:
     return torch.softmax(_check(log_w), -1)
 
 
-def effective_sample_size(log_w: torch.Tensor) -> torch.Tensor:
-    """Kish's effective sample size 1 / sum w~^2, between 1 and K [2]."""
-    return normalized_weights(log_w).pow(2).sum(-1).reciprocal()
+def effective_sample_size(log_sum_w: torch.Tensor, log_sum_w2: torch.Tensor) -> torch.Tensor:
+    """Kish's effective sample size (sum_k w_k)^2 / sum_k w_k^2, between 1 and K [2], from
+    ``log sum_k w_k`` and ``log sum_k w_k^2``: sums that can be kept over chunks of particles
+    (``zoo.evaluation.likelihood``); for log-weights at hand, pass ``log_w.logsumexp(-1)`` and
+    ``(2 * log_w).logsumexp(-1)``."""
+    return torch.exp(2 * log_sum_w - log_sum_w2)
 
 
 def renyi_bound(log_w: torch.Tensor, alpha: float) -> torch.Tensor:

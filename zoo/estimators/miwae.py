@@ -22,7 +22,8 @@ class MIWAE(LogWeightELBO):
     gradients = ("reparam", "stl", "dreg")
 
     def __init__(self, num_groups: int = 1, num_particles: int = 1, gradient: str = "reparam"):
-        self.num_groups, self.group_size = positive_int("num_groups", num_groups), positive_int("num_particles", num_particles)
+        self.num_groups = positive_int("num_groups", num_groups)
+        self.group_size = positive_int("num_particles", num_particles)
         super().__init__(num_particles=num_groups * num_particles, gradient=gradient)
 
     def bound(self, log_w: torch.Tensor) -> torch.Tensor:

@@ -17,8 +17,8 @@ References:
 """
 from typing import Dict, NamedTuple
 
-import torch
 import pyro
+import torch
 from pyro import poutine
 from pyro.distributions.util import scale_and_mask
 from pyro.poutine.util import site_is_subsample

@@ -14,8 +14,8 @@ References:
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Union
 
-import torch
 import pyro
+import torch
 from pyro import poutine
 
 from zoo._utils.checks import positive_int

@@ -1,9 +1,11 @@
 r"""Codes in latent space: posterior means, class means, interpolation and perturbation.
 
     m(x)  = E_{q(z|x)}[z]                          closed form, else a Monte Carlo mean
-    m_c   = (1/|C_c|) sum_{x in class c} m(x)      class-mean codes (the convolutional-VAE interpolation tutorial)
-    z(t)  = (1 - t) z_0 + t z_1,  t in [0, 1]      straight-line interpolation (the convolutional-VAE interpolation tutorial)
-    z_k   = z + scale * eps_k,  eps_k ~ N(0, I)     random perturbations around a code (the convolutional-VAE interpolation tutorial)
+    m_c   = (1/|C_c|) sum_{x in class c} m(x)      class-mean codes
+    z(t)  = (1 - t) z_0 + t z_1,  t in [0, 1]      straight-line interpolation
+    z_k   = z + scale * eps_k,  eps_k ~ N(0, I)     random perturbations around a code
+
+(the last three from the convolutional-VAE interpolation tutorial)
 
 ``encode`` is any callable mapping a batch ``(N, ...)`` to q(z|x) with batch shape ``(N,)``
 and event shape ``(latent_dim,)``, e.g. ``VAE.encode`` or ``LinearGaussian.posterior_guess``.

@@ -25,18 +25,26 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 
 import numpy as np
-import torch
 import pyro
+import torch
 from pyro import poutine
 from tqdm.auto import tqdm
 
 from zoo._utils.checks import positive_int
-from zoo._utils.contexts import evaluating
-from zoo.evaluation.gradients import gradient_stats  # noqa: F401  (re-exported: zoo.evaluation.likelihood.gradient_stats)
-from zoo.evaluation.diagnostics import (  # noqa: F401  (re-exported)
-    ACTIVE_THRESHOLD, active_units, average_kl, khat_summary, mutual_information, psis_khat, require_arviz,
-    unit_activity)
+from zoo._utils.contexts import evaluating, seeded
+from zoo.estimators.bounds import effective_sample_size
 from zoo.estimators.weights import latents, log_density, log_weights, replay_model, sample_sites, vectorize
+from zoo.evaluation.diagnostics import (  # noqa: F401  (re-exported)
+    ACTIVE_THRESHOLD,
+    active_units,
+    average_kl,
+    khat_summary,
+    mutual_information,
+    psis_khat,
+    require_arviz,
+    unit_activity,
+)
+from zoo.evaluation.gradients import gradient_stats  # noqa: F401  (re-exported: zoo.evaluation.likelihood.gradient_stats)
 from zoo.evaluation.latent import batches
 
 DRAW_BLOCK = 100  # particles per guide call; block k of a batch is drawn under its own seed
@@ -163,7 +171,7 @@ def _batch_estimate(model, guide, x, num_samples, chunk_size, key, psis):
             kept[done : done + log_w.shape[0]] = log_w
         done += log_w.shape[0]
     s = num_samples
-    ess = torch.exp(2 * lse - lse2)
+    ess = effective_sample_size(lse, lse2)
     stderr = ((s / ess - 1).clamp(min=0) / (s - 1)).sqrt() if s > 1 else torch.full_like(lse, math.nan)
     khat = psis_khat(kept.T) if psis else None
     return lse - math.log(s), stderr, ess, total / s, khat
@@ -175,11 +183,9 @@ def _logaddexp(a: Optional[torch.Tensor], b: torch.Tensor) -> torch.Tensor:
 
 def _guide_blocks(guide, x, num_samples, key):
     """Yield ``(latent values, log q)`` for blocks of ``DRAW_BLOCK`` particles, each under its own seed."""
-    devices = [x.device] if x.device.type == "cuda" else []
     for k, start in enumerate(range(0, num_samples, DRAW_BLOCK)):
         size = min(DRAW_BLOCK, num_samples - start)
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(_block_seed(*key, k))
+        with seeded(_block_seed(*key, k), x.device):
             trace = poutine.trace(vectorize(guide, size)).get_trace(x)
         _refuse_scaled(trace)
         block = latents(trace), _particles_by_data(log_density(trace, 1.0), size, x)
@@ -272,8 +278,7 @@ def _evaluate(vae, x, num_samples, batch_size, chunk_size, seed, progress) -> di
     out = {"num_datapoints": x.shape[0], "num_samples": num_samples, "seed": seed, **ll.summary(),
            "log_likelihood_time_s": time.perf_counter() - start}
     start = time.perf_counter()
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-        torch.manual_seed(seed)  # flows draw for E_q[z] and a Monte Carlo KL; MI draws one code per point
+    with seeded(seed, x.device):  # flows draw for E_q[z] and a Monte Carlo KL; MI draws one code per point
         activity = unit_activity(vae.encode, x)
         out.update(_mutual_information(vae, x), kl=average_kl(vae.kl, x))
     out.update(latent_dim=vae.latent_dim, active_threshold=ACTIVE_THRESHOLD,

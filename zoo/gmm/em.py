@@ -32,8 +32,8 @@ from typing import Optional, Tuple
 
 import torch
 
-from zoo.gmm import kernels as K
 from zoo._utils.checks import positive_int
+from zoo.gmm import kernels as K
 from zoo.gmm.init import INIT_METHODS, initial_responsibilities
 
 
@@ -197,7 +197,7 @@ class GaussianMixtureEM:
         self.weights_, self.means_, self.covariances_, self.precisions_cholesky_ = params
         if self.max_iter > 0 and not self.converged_:
             warnings.warn(f"EM did not converge in max_iter={self.max_iter} iterations (tol={self.tol}); "
-                          "increase max_iter or tol, or check for degenerate data", ConvergenceWarning)
+                          "increase max_iter or tol, or check for degenerate data", ConvergenceWarning, stacklevel=2)
         return self
 
     # ------------------------------------------------------------------ fitted model

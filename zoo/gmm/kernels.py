@@ -117,12 +117,6 @@ def weighted_log_prob(x: torch.Tensor, log_weights: Optional[torch.Tensor], mean
     return out
 
 
-def log_gaussian_prob(x: torch.Tensor, means: torch.Tensor, precisions_cholesky: torch.Tensor,
-                      covariance_type: str) -> torch.Tensor:
-    """log N(x_i | mu_k, Sigma_k), shape (N, K)."""
-    return weighted_log_prob(x, None, means, precisions_cholesky, covariance_type)
-
-
 def log_prob_resp(x: torch.Tensor, log_weights: torch.Tensor, means: torch.Tensor,
                   precisions_cholesky: torch.Tensor, covariance_type: str) -> Tuple[torch.Tensor, torch.Tensor]:
     """The E-step: (log p(x_i) of shape (N,), log r_ik of shape (N, K)), block by block."""

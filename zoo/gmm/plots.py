@@ -7,6 +7,7 @@ from typing import Dict, Optional, Sequence
 
 import torch
 from matplotlib.figure import Figure
+
 from zoo._utils.io import save_figure
 
 DPI = 100

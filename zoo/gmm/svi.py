@@ -25,8 +25,9 @@ import torch
 from pyro.infer import SVI, TraceEnum_ELBO
 from torch import nn
 
-from zoo._utils.params import expose
 from zoo._utils.checks import positive_float, positive_int
+from zoo._utils.contexts import seeded
+from zoo._utils.params import expose
 from zoo.gmm.em import GaussianMixtureEM
 
 DATA_PLATE, ASSIGNMENT, OBSERVED = "data", "z", "x"
@@ -119,8 +120,7 @@ class GaussianMixtureSVI(nn.Module):
         self._set_parameters(init.weights_, init.means_, scale_tril)
         svi = SVI(self.model, self.guide, pyro.optim.Adam({"lr": self.lr}), TraceEnum_ELBO(max_plate_nesting=1))
         self.lower_bounds_, self.step_times_ = [], []
-        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-            torch.manual_seed(self.random_state)  # the minibatches
+        with seeded(self.random_state, x.device):  # the minibatches
             for _ in range(self.num_steps):
                 start = time.perf_counter()
                 loss = svi.step(x, self.batch_size)

@@ -7,5 +7,5 @@ from zoo.models.linear_gaussian import LinearGaussian
 from zoo.models.seq_vae import KLWarmup, SeqVAE, SeqVAEConfig
 from zoo.models.vae import DATA_PLATE, LATENT, OBSERVED, VAE
 
-__all__ = ["Autoencoder", "ConvVAE", "ConvVAEConfig", "DATA_PLATE", "GaussianToy", "KLWarmup", "LATENT", "LinearGaussian", "MODELS",
-           "OBSERVED", "SeqVAE", "SeqVAEConfig", "VAE", "VAEConfig", "build", "list_models"]
+__all__ = ["Autoencoder", "ConvVAE", "ConvVAEConfig", "DATA_PLATE", "GaussianToy", "KLWarmup", "LATENT",
+           "LinearGaussian", "MODELS", "OBSERVED", "SeqVAE", "SeqVAEConfig", "VAE", "VAEConfig", "build", "list_models"]

@@ -16,14 +16,14 @@ KL(q(z|x) || p(z)) between a point mass and an improper prior is undefined (``kl
 """
 from typing import Optional
 
-import torch
 import pyro.distributions as dist
+import torch
 from pyro.distributions import ImproperUniform
 from torch import nn
 from torch.distributions import constraints
 
-from zoo.likelihoods import Likelihood
 from zoo._utils.checks import positive_float, positive_int
+from zoo.likelihoods import Likelihood
 from zoo.models.vae import VAE
 
 POINT_MASS = "delta"  # the autoencoder's only guide

@@ -25,7 +25,8 @@ likelihood of fixed scale sigma:
 so ``MSE + w * KL_mean`` is proportional to ``-L_beta`` (same minimizers) when
 ``sigma^2 = w D / (2 beta d)``.
 With beta = 1 the tutorial's loss is a true (negative) ELBO with sigma = sqrt(w D / (2 d)):
-sigma = sqrt(0.1 * 1024 / 256) = 0.632 for 1x32x32 images and d = 128 (the convolutional-VAE interpolation tutorial's sizes).
+sigma = sqrt(0.1 * 1024 / 256) = 0.632 for 1x32x32 images and d = 128 (the sizes of the
+convolutional-VAE interpolation tutorial).
 :func:`mse_kl_options` returns those build options. Adam is almost invariant to a constant
 factor on the loss, so the two objectives also train alike.
 
@@ -50,13 +51,13 @@ import torch
 from torch import nn
 
 from guides.registry import parse_guide
-from zoo._utils.contexts import evaluating  # noqa: F401  (re-exported)
 from zoo._utils.checks import positive_float, positive_int
+from zoo._utils.contexts import evaluating  # noqa: F401  (re-exported)
 from zoo._utils.options import freeze_options
 from zoo.likelihoods import Likelihood, build_likelihood
-from zoo.nets.mlp import check_sizes
-from zoo.nets.conv import DECODER_OUTPUTS, check_image_shape
 from zoo.models.vae import VAE
+from zoo.nets.conv import DECODER_OUTPUTS, check_image_shape
+from zoo.nets.mlp import check_sizes
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ class ConvVAEConfig:
         data_shape: ``(C, H, W)``: 28x28 or 32x32 grayscale, 32x32x3 colour, or any sides
             of at least ``2 ** len(channels)``.
         latent_dim: dimension of z (the convolutional-VAE interpolation tutorial: 128).
-        channels: encoder conv channels; the decoder mirrors them (the convolutional-VAE interpolation tutorial: 32, 64, 128).
+        channels: encoder conv channels; the decoder mirrors them (the convolutional-VAE
+            interpolation tutorial: 32, 64, 128).
         likelihood: likelihood name (``zoo.likelihoods``).
         guide: guide name (``guides``), on the encoder's flattened features.
         likelihood_options: the likelihood's options, e.g. ``{"scale": 0.632}``.
@@ -94,7 +96,8 @@ class ConvVAEConfig:
         build_likelihood(self.likelihood, self.data_shape, **dict(self.likelihood_options))
         parse_guide(self.guide)
         if self.decoder_output not in DECODER_OUTPUTS:
-            raise ValueError(f"unknown decoder_output {self.decoder_output!r}; choose from {', '.join(DECODER_OUTPUTS)}")
+            raise ValueError(f"unknown decoder_output {self.decoder_output!r}; "
+                             f"choose from {', '.join(DECODER_OUTPUTS)}")
         if self.decoder_output == "tanh" and self.likelihood == "bernoulli":
             raise ValueError(
                 "decoder_output='tanh' squashes a Gaussian mean into (-1, 1) for data in [-1, 1]; "
@@ -148,7 +151,8 @@ class ConvVAE(VAE):
 
 
 def mse_kl_options(data_shape: Sequence[int], latent_dim: int, kl_weight: float = 0.1, beta: float = 1.0) -> dict:
-    r"""Build options under which -L_beta is proportional to the convolutional-VAE interpolation tutorial's ``MSE + kl_weight * KL_mean``.
+    r"""Build options under which -L_beta is proportional to ``MSE + kl_weight * KL_mean``, the
+    loss of the convolutional-VAE interpolation tutorial.
 
         MSE + w KL_mean = (2 sigma^2 / D) (-L_beta) + const   iff   sigma^2 = w D / (2 beta d)
 

@@ -1,21 +1,22 @@
 """Models by name: ``zoo.build("vae", ...)`` assembles networks, guide and likelihood."""
 import dataclasses
+import inspect
 from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple
 
 from torch import nn
 
 from guides.registry import build_guide, parse_guide
-from zoo.models.autoencoder import POINT_MASS, Autoencoder
-from zoo.models.conv_vae import ConvVAE, ConvVAEConfig
 from zoo._utils.checks import positive_int
 from zoo._utils.options import freeze_options
-from zoo.likelihoods import build_likelihood
-from zoo.nets.mlp import ACTIVATIONS, MLPDecoder, MLPEncoder, check_sizes
-from zoo.nets.conv import ConvDecoder, ConvEncoder
 from zoo._utils.registry import Registry
-from zoo.models.seq_vae import build_seq_vae
+from zoo.likelihoods import build_likelihood
+from zoo.models.autoencoder import POINT_MASS, Autoencoder
+from zoo.models.conv_vae import ConvVAE, ConvVAEConfig
+from zoo.models.seq_vae import SeqVAEConfig, build_seq_vae
 from zoo.models.vae import VAE
+from zoo.nets.conv import ConvDecoder, ConvEncoder
+from zoo.nets.mlp import ACTIVATIONS, MLPDecoder, MLPEncoder, check_sizes
 
 MODELS = Registry("model")
 
@@ -60,7 +61,18 @@ class VAEConfig:
         parse_guide(self.guide)
 
 
+def _takes(config):
+    """Give a ``**kwargs`` factory the signature of its config, so that the registry checks the
+    names it is called with (``Registry.check``) before anything is built."""
+    def decorate(factory):
+        factory.__signature__ = inspect.signature(config)
+        return factory
+
+    return decorate
+
+
 @MODELS.register("vae")
+@_takes(VAEConfig)
 def build_vae(**kwargs) -> VAE:
     """An MLP VAE; keyword arguments are the fields of :class:`VAEConfig`."""
     cfg = VAEConfig(**kwargs)
@@ -80,6 +92,7 @@ def _networks(cfg: VAEConfig):
 
 
 @MODELS.register("conv-vae")
+@_takes(ConvVAEConfig)
 def build_conv_vae(**kwargs) -> ConvVAE:
     """The convolutional VAE of the convolutional-VAE tutorials (``zoo.models.conv_vae``), with an optional KL weight
     ``beta``; keyword arguments are the fields of :class:`~zoo.models.conv_vae.ConvVAEConfig`."""
@@ -93,6 +106,7 @@ def build_conv_vae(**kwargs) -> ConvVAE:
 
 
 @MODELS.register("ae")
+@_takes(VAEConfig)
 def build_ae(guide: str = POINT_MASS, **kwargs) -> Autoencoder:
     """The deterministic autoencoder (``zoo.models.autoencoder``): the MLP VAE's networks and
     likelihood, keyword arguments as for ``"vae"``, the guide fixed to a point mass."""
@@ -107,7 +121,8 @@ def build_ae(guide: str = POINT_MASS, **kwargs) -> Autoencoder:
     return Autoencoder(encoder, decoder, likelihood, cfg.latent_dim, config=config)
 
 
-MODELS.register("seq-vae")(build_seq_vae)  # zoo.models.seq_vae: GRU encoder and decoder for sequences
+# zoo.models.seq_vae: GRU encoder and decoder for sequences
+MODELS.register("seq-vae")(_takes(SeqVAEConfig)(build_seq_vae))
 
 
 def build(name: str = "vae", **kwargs) -> nn.Module:

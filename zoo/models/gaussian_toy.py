@@ -20,9 +20,9 @@ References:
 """
 import math
 
-import torch
 import pyro
 import pyro.distributions as dist
+import torch
 from torch import nn
 
 from zoo._utils.checks import positive_float, positive_int

@@ -14,16 +14,15 @@ References:
     [1] Tipping, Bishop. Probabilistic Principal Component Analysis. JRSS B 1999
 """
 
-import torch
 import pyro
 import pyro.distributions as dist
+import torch
 from torch import nn
 
-from zoo._utils.params import expose_param
 from zoo._utils.checks import positive_float, positive_int
+from zoo._utils.params import expose_param
 from zoo.distributions import StandardNormal
 from zoo.models.vae import DATA_PLATE, LATENT, OBSERVED
-
 
 
 class LinearGaussian(nn.Module):

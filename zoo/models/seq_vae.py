@@ -1,4 +1,5 @@
-r"""The sequence VAE of the GRU sequence-VAE tutorial (GRU encoder, frame-emitting GRU decoder) as a Pyro model/guide pair.
+r"""The sequence VAE of the GRU sequence-VAE tutorial (GRU encoder, frame-emitting GRU decoder)
+as a Pyro model/guide pair.
 
     model:  z ~ N(0, I),  x_{1:T} | z ~ N(mu_theta(z), sigma^2 I_T)      (sigma fixed or sigma_theta(z))
     guide:  z | x ~ q_phi(z | h_T(x))                                     (any head from ``guides/``)
@@ -29,17 +30,17 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
-import torch
 import pyro
 import pyro.distributions as dist
+import torch
 
 from guides.registry import build_guide, parse_guide
 from zoo._utils.checks import positive_int
 from zoo._utils.options import freeze_options
 from zoo.likelihoods import Likelihood, build_likelihood
+from zoo.models.vae import DATA_PLATE, LATENT, OBSERVED, VAE
 from zoo.nets.mlp import check_sizes
 from zoo.nets.seq import GRUEncoder, GRUFrameDecoder
-from zoo.models.vae import DATA_PLATE, LATENT, OBSERVED, VAE
 
 SEQ_LIKELIHOODS = ("gaussian", "gaussian-learned")
 # sigma = 0.1 when none is given. With the Gaussian's default sigma = 1 (above the signal's std

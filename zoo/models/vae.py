@@ -14,11 +14,11 @@ References:
 import contextlib
 from typing import Optional
 
-import torch
 import pyro
 import pyro.distributions as dist
-from pyro.distributions.kl import kl_divergence
+import torch
 from pyro import poutine
+from pyro.distributions.kl import kl_divergence
 from pyro.poutine.util import is_validation_enabled
 from torch import nn
 

@@ -1,7 +1,8 @@
 r"""Convolutional encoder and decoder for images (C, H, W). Nothing here knows about Pyro.
 
-The encoder is the convolutional-VAE interpolation tutorial's: L blocks of conv(4x4, stride 2, padding 1) + batch norm + ReLU,
-each halving the side (rounding down), so 32x32 -> 16 -> 8 -> 4 and 28x28 -> 14 -> 7 -> 3 for
+The encoder is the convolutional-VAE interpolation tutorial's: L blocks of conv(4x4, stride 2,
+padding 1) + batch norm + ReLU, each halving the side (rounding down), so 32x32 -> 16 -> 8 -> 4
+and 28x28 -> 14 -> 7 -> 3 for
 L = 3 [1, 2]. Its flattened feature map is the ``out_features`` vector every guide head of
 ``guides/`` reads. The decoder mirrors it: a linear map from z to the smallest feature map,
 then L transposed convolutions (4x4, stride 2, padding 1), batch norm and ReLU between them,
@@ -26,7 +27,8 @@ from torch import nn
 
 from zoo.nets.mlp import check_sizes
 
-KERNEL, STRIDE, PADDING = 4, 2, 1  # the convolutional-VAE interpolation tutorial's conv(4x4, stride 2); padding 1 halves the side
+# the convolutional-VAE interpolation tutorial's conv(4x4, stride 2); padding 1 halves the side
+KERNEL, STRIDE, PADDING = 4, 2, 1
 DECODER_OUTPUTS = ("linear", "tanh")
 
 
@@ -70,7 +72,8 @@ class ConvEncoder(nn.Module):
 
     Args:
         data_shape: ``(C, H, W)``; H and W at least ``2 ** len(channels)``.
-        channels: output channels of the conv blocks (the convolutional-VAE interpolation tutorial: ch, 2 ch, 4 ch with ch = 32).
+        channels: output channels of the conv blocks (the convolutional-VAE interpolation
+            tutorial: ch, 2 ch, 4 ch with ch = 32).
     """
 
     def __init__(self, data_shape: Sequence[int], channels: Sequence[int] = (32, 64, 128)):
@@ -96,8 +99,9 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """Maps ``z`` of shape ``(..., latent_dim)`` to likelihood parameters ``(..., num_params, C, H, W)``.
 
-    ``Linear(latent_dim, c_L h_L w_L)`` gives the smallest feature map (the convolutional-VAE interpolation tutorial's first
-    transposed convolution, on a 1x1 input with a kernel the size of that map, is the same
+    ``Linear(latent_dim, c_L h_L w_L)`` gives the smallest feature map (the convolutional-VAE
+    interpolation tutorial's first transposed convolution, on a 1x1 input with a kernel the size
+    of that map, is the same
     linear map); transposed convolutions then double the side, with ``output_padding`` 1
     where the encoder rounded an odd side down (28 -> 14 -> 7 -> 3 comes back 3 -> 7 -> 14 -> 28).
 

@@ -1,4 +1,5 @@
-r"""Recurrent ``torch.nn`` blocks for univariate sequences (the GRU sequence-VAE tutorial). Nothing here knows about Pyro.
+r"""Recurrent ``torch.nn`` blocks for univariate sequences (the GRU sequence-VAE tutorial). Nothing here knows about
+Pyro.
 
 Encoder: a one-layer GRU [1] reads x_1..x_T; its last hidden state h_T is the sequence's
 feature vector, which a guide head (``guides/``) maps to q(z|x).

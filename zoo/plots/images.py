@@ -14,6 +14,7 @@ from typing import List, Optional, Sequence
 
 import torch
 from matplotlib.figure import Figure
+
 from zoo._utils.io import save_figure
 
 DPI = 100

@@ -18,9 +18,9 @@ from matplotlib.figure import Figure
 from scipy.optimize import minimize_scalar
 
 from zoo._utils.contexts import evaluating, seeded
+from zoo._utils.io import save_figure
 from zoo.evaluation.latent import posterior_means
 from zoo.plots.images import DPI, plot_training_curves, project_2d
-from zoo._utils.io import save_figure
 
 MAX_TRAVERSALS = 6  # rows of the traversal figure
 
@@ -52,7 +52,7 @@ def sinusoid_features(x, pad: int = 16) -> Dict[str, np.ndarray]:
     amplitude, frequency, phase = np.empty(n), np.empty(n), np.empty(n)
     for i, f0 in enumerate(peaks):
         width = 2.0 / length  # the main lobe's half-width
-        fit = minimize_scalar(lambda f: _fit(x[i], f)[0], bounds=(max(f0 - width, 1e-6), min(f0 + width, 0.5)),
+        fit = minimize_scalar(lambda f, xi=x[i]: _fit(xi, f)[0], bounds=(max(f0 - width, 1e-6), min(f0 + width, 0.5)),
                               method="bounded", options={"xatol": 1e-7})
         _, a, b = _fit(x[i], fit.x)
         amplitude[i], frequency[i], phase[i] = np.hypot(a, b), fit.x, np.arctan2(b, a) % (2 * np.pi)

@@ -1,6 +1,7 @@
 """Training: ``fit`` (a torch optimizer on ``differentiable_loss``, history, checkpoints, exact
-resume), ``load``, optimizers by name."""
-from zoo.training.checkpoint import CHECKPOINT, CONFIG, HISTORY, PREVIOUS, CheckpointError, load
+resume), the run directory (:class:`Run`: layout, data, lock, overwrite and resume), ``load``,
+optimizers by name."""
+from zoo.training.checkpoint import CheckpointError, load
 from zoo.training.fit import (
     FitConfig,
     TrainingDiverged,
@@ -11,6 +12,8 @@ from zoo.training.fit import (
     trainable_parameters,
 )
 from zoo.training.optim import OPTIMIZERS, make_optimizer
+from zoo.training.run import CHECKPOINT, CONFIG, DATA, EVAL, HISTORY, PREVIOUS, Run, RunInUse
 
-__all__ = ["CHECKPOINT", "CONFIG", "HISTORY", "PREVIOUS", "CheckpointError", "TrainingDiverged", "OPTIMIZERS", "FitConfig", "epoch_generator", "fit", "load",
-           "make_optimizer", "step", "train_epoch", "trainable_parameters"]
+__all__ = ["CHECKPOINT", "CONFIG", "DATA", "EVAL", "HISTORY", "PREVIOUS", "CheckpointError", "FitConfig",
+           "OPTIMIZERS", "Run", "RunInUse", "TrainingDiverged", "epoch_generator", "fit", "load", "make_optimizer",
+           "step", "train_epoch", "trainable_parameters"]

@@ -8,10 +8,14 @@ refused before any of it runs. The random draws of an epoch depend only on ``(se
 (``zoo.training.fit``), so no RNG state is stored.
 
 Every file is written atomically; the checkpoint it replaces is kept as ``checkpoint.prev.pt``,
-and a run whose ``checkpoint.pt`` is missing or damaged resumes from that one (saying so).
+and a run whose ``checkpoint.pt`` cannot be used (missing, damaged, not a checkpoint, holding
+code) is resumed or loaded from that one, saying so; where neither can be used, one line says
+why. The file names are those of :mod:`zoo.training.run`, which owns the run directory.
 """
 import os
 import pickle
+import sys
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import List, Optional
@@ -21,11 +25,8 @@ from tqdm.auto import tqdm
 
 from zoo._utils.io import atomic_write, write_json
 from zoo.models import build
+from zoo.training.run import CHECKPOINT, CONFIG, HISTORY, PREVIOUS, refuse_changes
 
-CHECKPOINT = "checkpoint.pt"
-PREVIOUS = "checkpoint.prev.pt"
-HISTORY = "history.json"
-CONFIG = "config.json"
 FORMAT = 2
 
 
@@ -64,46 +65,40 @@ def read(path: Path) -> dict:
     """The checkpoint at ``path`` on the CPU, loaded with ``weights_only=True``.
 
     Raises:
-        CheckpointError: one line saying what is wrong with the file and what to do.
+        DamagedCheckpoint: the file is truncated, or not a checkpoint at all (torch writes zip
+            archives: anything else is refused before it is unpickled).
+        CheckpointError: it holds objects that could run code (refused, nothing of it run), or
+            is of another format.
     """
     path = Path(path)
+    fix = f"resume from {PREVIOUS} if it is there, or start again with --overwrite"
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    if not zipfile.is_zipfile(path):
+        raise DamagedCheckpoint(f"{path} is damaged or not a checkpoint (not a torch archive); {fix}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        if "GLOBAL" not in str(e):  # weights_only names the global it refuses; anything else is damage
+            raise DamagedCheckpoint(f"{path} is damaged ({_last_line(e)}); {fix}") from None
         if "numpy" in str(e):
-            raise CheckpointError(
-                f"{path} was written by an older pyro-vae-zoo (format 1: it stores NumPy RNG state, which cannot "
-                "be loaded safely); retrain it, or if you trust the file, convert it once with "
-                "zoo.training.checkpoint.convert_legacy(path)") from None
-        raise CheckpointError(
-            f"{path} holds objects other than tensors and plain values, which could run code when loaded; "
-            "refused (nothing in it was run)") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise DamagedCheckpoint(f"{path} is damaged or not a checkpoint ({' '.join(str(e).split())[:120]}); "
-                              f"resume from {PREVIOUS} if it is there, or start again with --overwrite") from None
+            raise CheckpointError(f"{path} was written by an older pyro-vae-zoo (format 1: it stores NumPy RNG "
+                                  "state, which cannot be loaded safely); retrain it") from None
+        raise CheckpointError(f"{path} holds objects other than tensors and plain values, which could run code "
+                              "when loaded; refused (nothing in it was run)") from None
+    except Exception as e:  # a damaged archive: zip, pickle and storage errors of every kind
+        raise DamagedCheckpoint(f"{path} is damaged ({_last_line(e)}); {fix}") from None
     if not isinstance(state, dict) or "format" not in state:
-        raise CheckpointError(f"{path} is not a pyro-vae-zoo checkpoint (no format field)")
+        raise DamagedCheckpoint(f"{path} is not a pyro-vae-zoo checkpoint (no format field); {fix}")
     if state["format"] != FORMAT:
         raise CheckpointError(f"{path} has checkpoint format {state['format']!r}; this pyro-vae-zoo reads format "
                               f"{FORMAT}")
     return state
 
 
-def convert_legacy(path) -> Path:
-    """Rewrite a format-1 checkpoint (with pickled RNG state) as format 2, in place.
-
-    This unpickles the file with ``weights_only=False``: only for files you trust. The RNG state
-    is dropped (format 2 needs none), so the run can be loaded and evaluated; resuming it does not
-    reproduce the old run's later epochs.
-    """
-    path = Path(path)
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if state.get("format") != 1:
-        raise CheckpointError(f"{path} is not a format-1 checkpoint (format {state.get('format')!r})")
-    state = {k: v for k, v in state.items() if k != "rng"}
-    state.update(format=FORMAT, estimator={})
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
-    return path
+def _last_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(error).__name__)[:120]
 
 
 def restore(out: Optional[Path], vae, estimator, optimizer, cfg, world_size: int = 1) -> List[dict]:
@@ -112,9 +107,10 @@ def restore(out: Optional[Path], vae, estimator, optimizer, cfg, world_size: int
     the fields that differ."""
     if out is None:
         raise ValueError("resume=True needs out_dir")
-    state = _latest(out)
+    out = Path(out)
+    state = _latest(out, "resuming")
     if state is None:
-        tqdm.write(f"no checkpoint at {out / CHECKPOINT}; starting from epoch 1")
+        tqdm.write(f"no checkpoint at {out / CHECKPOINT}; starting from epoch 1", file=sys.stderr)
         return []
     refuse_changes(f"cannot resume {out}", "fit", state["fit_config"], asdict(cfg))
     refuse_changes(f"cannot resume {out}", "model", state["model_config"], vae.config)
@@ -127,41 +123,35 @@ def restore(out: Optional[Path], vae, estimator, optimizer, cfg, world_size: int
     return list(state["history"])
 
 
-def _latest(out: Path) -> Optional[dict]:
-    """The state of ``checkpoint.pt``, else (missing or damaged) of ``checkpoint.prev.pt``, else None."""
+def _latest(out: Path, action: str) -> Optional[dict]:
+    """The state of ``checkpoint.pt``; if it is missing or cannot be used, that of
+    ``checkpoint.prev.pt``, saying so (``action``: "resuming", "loading"); None if neither
+    exists. Where neither can be used, the first one's error."""
     current, previous = out / CHECKPOINT, out / PREVIOUS
+    if not current.exists():
+        return read(previous) if previous.exists() else None
     try:
-        return read(current) if current.exists() else (read(previous) if previous.exists() else None)
-    except DamagedCheckpoint:
+        return read(current)
+    except CheckpointError as error:
         if not previous.exists():
             raise
-        state = read(previous)
-        tqdm.write(f"{current} is damaged; resuming from {previous} (epoch {state['epoch']})")
+        try:
+            state = read(previous)
+        except CheckpointError:
+            raise error from None
+        tqdm.write(f"{current} cannot be used ({str(error).split('; ')[0].removeprefix(str(current) + ' ')}); "
+                   f"{action} from {previous} (epoch {state['epoch']})", file=sys.stderr)
         return state
-
-
-def refuse_changes(what: str, kind: str, saved: dict, new: dict) -> None:
-    """``ValueError`` naming each field whose value differs between ``saved`` and ``new``."""
-    keys = sorted(set(saved) | set(new))
-    changed = [f"{k}: {saved.get(k)!r} -> {new.get(k)!r}" for k in keys if _normal(saved.get(k)) != _normal(new.get(k))]
-    if changed:
-        raise ValueError(f"{what}: its {kind} settings differ ({'; '.join(changed)}); use another --out, or "
-                         "--overwrite to replace it")
-
-
-def _normal(value):
-    """Lists and tuples alike (JSON turns tuples into lists)."""
-    return [_normal(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
 def write_config(out: Path, vae, cfg, world_size: int = 1) -> None:
     write_json(out / CONFIG, {"model": vae.config, "fit": asdict(cfg), "world_size": world_size})
 
 
-def load(out_dir):
+def load(out_dir, action: str = "loading"):
     """The trained model of a run directory, in eval mode (refused if its parameters are not finite)."""
     out = Path(out_dir)
-    state = _latest(out) if out.is_dir() else None
+    state = _latest(out, action) if out.is_dir() else None
     if state is None:
         raise FileNotFoundError(f"no checkpoint at {out / CHECKPOINT}: is {out_dir} a training run directory?")
     config = dict(state["model_config"])
@@ -174,5 +164,4 @@ def load(out_dir):
     return vae.eval()
 
 
-__all__ = ["CHECKPOINT", "CONFIG", "FORMAT", "HISTORY", "PREVIOUS", "CheckpointError", "DamagedCheckpoint", "convert_legacy", "load",
-           "read", "restore", "save"]
+__all__ = ["FORMAT", "CheckpointError", "DamagedCheckpoint", "load", "read", "restore", "save", "write_config"]

@@ -1,12 +1,9 @@
-"""The checks of ``zoo.fit``: the data before training, the parameters after each epoch, the
-run directory before anything is written; and the error a diverged run raises."""
-from pathlib import Path
+"""The checks of ``zoo.fit``: the data before training and the parameters after each epoch
+(the run directory's are :class:`zoo.training.Run`'s); and the error a diverged run raises."""
 from typing import Optional
 
 import pyro
 import torch
-
-from zoo.training import checkpoint
 
 
 class TrainingDiverged(RuntimeError):
@@ -34,11 +31,6 @@ def check_finite(vae, estimator, epoch: int) -> None:
         for name, t in module.state_dict().items():
             if t.is_floating_point() and not torch.isfinite(t).all():
                 raise TrainingDiverged(f"epoch {epoch}", 0, f"{prefix}{name} is not finite")
-
-
-def holds_run(out: Path) -> bool:
-    """Whether ``out`` holds a training run (a checkpoint or a history)."""
-    return any((out / name).exists() for name in (checkpoint.CHECKPOINT, checkpoint.PREVIOUS, checkpoint.HISTORY))
 
 
 def as_model_data(vae, x, name: str, binarize: Optional[str]) -> torch.Tensor:

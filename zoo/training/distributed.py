@@ -51,18 +51,32 @@ class World:
             dist.barrier()
 
 
-def setup(device: Optional[torch.device] = None) -> World:
-    """The process group torchrun's environment describes (joined once), else a single process."""
+def environment() -> World:
+    """This process's place as torchrun's environment describes it, without joining the group
+    (e.g. to know whether this process is the one that writes)."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
         return World()
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    return World(int(os.environ.get("RANK", "0")), size, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def setup(device: Optional[torch.device] = None) -> World:
+    """The process group torchrun's environment describes (joined once), else a single process."""
+    world = environment()
+    if world.size == 1:
+        return world
     if not dist.is_initialized():
         cuda = device is not None and torch.device(device).type == "cuda"
         if cuda:
-            torch.cuda.set_device(local_rank)
+            torch.cuda.set_device(world.local_rank)
         dist.init_process_group(backend="nccl" if cuda else "gloo")
-    return World(dist.get_rank(), dist.get_world_size(), local_rank)
+    return World(dist.get_rank(), dist.get_world_size(), world.local_rank)
+
+
+def teardown() -> None:
+    """Leave the process group, if this process joined one."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def device_for(device: torch.device, world: World) -> torch.device:

@@ -17,10 +17,8 @@ run resumed from its checkpoint (model, estimator and optimizer state) reaches t
 parameters as an uninterrupted one, and runs interleaved in one process do not disturb each other.
 """
 import contextlib
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, List, Optional, Tuple
 
 import pyro
@@ -35,13 +33,18 @@ from zoo._utils.options import freeze_options
 from zoo.data import binarize as binarize_data
 from zoo.evaluation.likelihood import elbo_and_kl
 from zoo.training import checkpoint, distributed, loggers
-from zoo.training.checks import TrainingDiverged, as_model_data, check_finite, holds_run
+from zoo.training.checks import TrainingDiverged, as_model_data, check_finite
 from zoo.training.optim import OPTIMIZERS, make_optimizer
+from zoo.training.run import Run
 
 
 @dataclass(frozen=True)
 class FitConfig:
-    """Everything that determines a training run's numbers (checked again on resume)."""
+    """Everything that determines a training run's numbers (checked again on resume).
+
+    The estimator's name and option names are checked here; its option values when
+    :meth:`make_estimator` builds it (``zoo.fit`` does, once, before it writes anything).
+    """
 
     estimator: str = "elbo"
     num_particles: int = 1
@@ -54,7 +57,8 @@ class FitConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "estimator_options", freeze_options(self.estimator_options, "estimator_options"))
-        self.make_estimator(data_shape=(1,))  # validates the name and the options (any data shape will do)
+        estimators.ESTIMATORS.check(self.estimator, num_particles=self.num_particles, **dict(self.estimator_options))
+        positive_int("num_particles", self.num_particles)
         positive_int("batch_size", self.batch_size)
         positive_float("lr", self.lr)
         if self.optimizer not in OPTIMIZERS:
@@ -98,7 +102,9 @@ def fit(
         train: training data ``(N, *data_shape)``.
         epochs: total number of epochs (with ``resume``, including those already done).
         test: optional held-out data, evaluated at every epoch end.
-        out_dir: run directory for checkpoints and history (``None``: keep nothing).
+        out_dir: the run directory (a path, or a :class:`~zoo.training.Run`, e.g. one that records
+            the data) for checkpoints and history; ``None``: keep nothing. Its lock is held while
+            training: a second process writing the same run is refused.
         resume: continue from ``out_dir/checkpoint.pt`` if it exists.
         overwrite: replace the run in ``out_dir``; without it (or ``resume``) a directory that
             holds a run is refused.
@@ -124,41 +130,44 @@ def fit(
     Raises:
         TrainingDiverged: at the first non-finite loss or parameter; the checkpoint of the last
             good epoch (``last_good_epoch``) stays in ``out_dir``.
+        zoo.training.RunInUse: another process holds ``out_dir``.
 
-    Data are cast to the model's floating dtype (float64 data for a float32 model, say) and must
-    be non-empty, finite and of the model's ``data_shape``.
+    Everything is checked (arguments, data, the estimator's options, the run directory) before
+    anything in ``out_dir`` changes. Data are cast to the model's floating dtype (float64 data
+    for a float32 model, say) and must be non-empty, finite and of the model's ``data_shape``.
     """
     cfg = FitConfig(**config)
     positive_int("epochs", epochs)
     device = check_device(device)
+    if resume and out_dir is None:
+        raise ValueError("resume=True needs out_dir")
     world = distributed.setup(device)
-    device = distributed.device_for(device, world)
-    train = as_model_data(vae, train, "train", cfg.binarize)
-    test = None if test is None else as_model_data(vae, test, "test", cfg.binarize)
-    out = Path(out_dir) if out_dir is not None else None
-    if resume and overwrite:
-        raise ValueError("resume=True and overwrite=True exclude each other")
-    if out is not None and not (resume or overwrite) and holds_run(out):
-        raise FileExistsError(f"out_dir {out} already holds a run; pass resume=True to continue it or overwrite=True "
-                              "to replace it")
-    log = loggers.make_logger(logger, out, test, cfg.seed)  # refused before anything is written
-    estimator = cfg.make_estimator(tuple(vae.data_shape))
+    run = out_dir if out_dir is None or isinstance(out_dir, Run) else Run(out_dir)
+    with run.writing(world.main) if run is not None else contextlib.nullcontext():
+        train = as_model_data(vae, train, "train", cfg.binarize)
+        test = None if test is None else as_model_data(vae, test, "test", cfg.binarize)
+        estimator = cfg.make_estimator(tuple(vae.data_shape))  # the run's one estimator: bad options refused here
+        log = loggers.make_logger(logger, None if run is None else run.path, test, cfg.seed)
+        if run is not None and world.main:  # rank 0 checks and prepares; under torchrun a refusal stops every rank
+            run.prepare(resume, overwrite)
+        return _train(vae, estimator, train, test, epochs, cfg, run, resume, progress, eval_batch_size, before_epoch,
+                      distributed.device_for(device, world), log if world.main else None, world)
+
+
+def _train(vae, estimator, train, test, epochs, cfg, run, resume, progress, eval_batch_size, before_epoch, device,
+           log, world) -> List[dict]:
     vae.to(device)
     if isinstance(estimator, torch.nn.Module):
         estimator.to(device)
     train, test = train.to(device), None if test is None else test.to(device)
     optimizer = make_optimizer(cfg.optimizer, trainable_parameters(vae, estimator), lr=cfg.lr)
+    out = None if run is None else run.path
     history = checkpoint.restore(out, vae, estimator, optimizer, cfg, world.size) if resume else []
     world.barrier()  # every rank has read the run before rank 0 writes to it
     writes = out is not None and world.main
     if writes:
-        out.mkdir(parents=True, exist_ok=True)
-        if overwrite:
-            for name in (checkpoint.CHECKPOINT, checkpoint.PREVIOUS, checkpoint.HISTORY):
-                (out / name).unlink(missing_ok=True)
         checkpoint.write_config(out, vae, cfg, world.size)
     ddp = distributed.wrap(vae, estimator, world)  # after the restore: DDP broadcasts rank 0's state
-    log = log if world.main else None
     if log is not None:
         log.start(len(history) + 1)
     # Data are checked once above; per-step support checks would only repeat that work.
@@ -166,7 +175,6 @@ def fit(
             contextlib.closing(log) if log is not None else contextlib.nullcontext():
         for epoch in range(len(history) + 1, epochs + 1):
             extra = before_epoch(epoch) if before_epoch is not None else None
-            _test_exit_hook(world, epoch)
             try:
                 record = _run_epoch(vae, estimator, optimizer, train, test, epoch, cfg, progress and world.main,
                                     eval_batch_size, world, ddp)
@@ -259,12 +267,6 @@ def step(vae, estimator, optimizer, x: torch.Tensor, ddp=None) -> torch.Tensor:
         loss.backward()
     optimizer.step()
     return loss.detach()
-
-
-def _test_exit_hook(world, epoch: int) -> None:
-    """Fault-injection tests: ``VAEZOO_TEST_EXIT=RANK:EPOCH`` kills that rank as the epoch starts."""
-    if os.environ.get("VAEZOO_TEST_EXIT") == f"{world.rank}:{epoch}":
-        os._exit(17)
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:

@@ -53,8 +53,8 @@ def test_registry_names_every_new_dataset():
 
 
 def test_resize_matches_seed_004_resize_up_to_8_bit_rounding():
-    from PIL import Image
     import torchvision.transforms as T
+    from PIL import Image
 
     pixels = torch.randint(0, 256, (20, 1, 28, 28), dtype=torch.uint8)  # rougher than any digit
     seed = torch.stack([T.ToTensor()(T.Resize(32)(Image.fromarray(p[0].numpy()))) for p in pixels])

@@ -32,11 +32,17 @@ def test_jensen_elbo_below_iwae():
     assert (elbo_bound(log_w) <= iwae_bound(log_w) + 1e-12).all()
 
 
-def test_effective_sample_size_extremes():
-    assert effective_sample_size(torch.zeros(8)).item() == pytest.approx(8.0)
-    assert effective_sample_size(torch.tensor([0.0, -1e3, -1e3])).item() == pytest.approx(1.0)
-    ess = effective_sample_size(torch.randn(100, 20))
+def _ess(log_w):
+    return effective_sample_size(log_w.logsumexp(-1), (2 * log_w).logsumexp(-1))
+
+
+def test_effective_sample_size_extremes_and_the_normalized_weights():
+    assert _ess(torch.zeros(8)).item() == pytest.approx(8.0)
+    assert _ess(torch.tensor([0.0, -1e3, -1e3])).item() == pytest.approx(1.0)
+    log_w = 3 * torch.randn(100, 20, dtype=torch.float64)
+    ess = _ess(log_w)
     assert ((ess >= 1) & (ess <= 20)).all()
+    assert torch.allclose(ess, normalized_weights(log_w).pow(2).sum(-1).reciprocal(), rtol=1e-12)  # 1 / sum w~^2
 
 
 @pytest.mark.parametrize("bad", [torch.tensor(1.0), torch.zeros(3, 0)])

@@ -140,7 +140,8 @@ def test_pyro_renyi_elbo_scales_inside_the_log_sum_exp(lg, x):
     """What our iwae fixes: Pyro's RenyiELBO(alpha=0) is not N/B times its unscaled value."""
     scale = 250.0
     torch.manual_seed(0)
-    plain = RenyiELBO(alpha=0.0, num_particles=10, vectorize_particles=True, max_plate_nesting=1).loss(lg.model, lg.guide, x)
+    renyi = RenyiELBO(alpha=0.0, num_particles=10, vectorize_particles=True, max_plate_nesting=1)
+    plain = renyi.loss(lg.model, lg.guide, x)
     torch.manual_seed(0)
     scaled = RenyiELBO(alpha=0.0, num_particles=10, vectorize_particles=True, max_plate_nesting=1).loss(
         poutine.scale(lg.model, scale=scale), poutine.scale(lg.guide, scale=scale), x)

@@ -4,8 +4,8 @@ import torch
 
 import zoo
 from zoo import estimators
-from zoo.evaluation.likelihood import gradient_stats
 from zoo.evaluation.gradients import parameter_groups
+from zoo.evaluation.likelihood import gradient_stats
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from pyro.poutine.util import site_is_subsample
 import zoo
 from tests.conftest import SMALL
 from zoo import estimators
-from zoo.models.autoencoder import Autoencoder, FlatPrior, PointMassHead
 from zoo.estimators import log_weights
 from zoo.evaluation.likelihood import elbo_and_kl
+from zoo.models.autoencoder import Autoencoder, FlatPrior, PointMassHead
 from zoo.models.vae import LATENT, OBSERVED
 
 

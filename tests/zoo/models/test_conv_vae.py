@@ -9,10 +9,10 @@ from pyro import poutine
 from pyro.infer import SVI, Trace_ELBO, TraceMeanField_ELBO
 
 import zoo
-from zoo.models.conv_vae import ConvVAE, ConvVAEConfig, mse_kl_options
 from zoo.data.images import resize
 from zoo.estimators.weights import log_weights
 from zoo.evaluation.likelihood import elbo_and_kl
+from zoo.models.conv_vae import ConvVAE, ConvVAEConfig, mse_kl_options
 
 GUIDES = ["diagonal", "full-rank", "planar:2", "radial:2", "iaf:2", "sylvester:2"]
 TINY = dict(latent_dim=4, channels=(4, 8, 8))

@@ -326,6 +326,7 @@ def trained(sines):
     return vae.eval()
 
 
+@pytest.mark.slow
 def test_short_training_reconstructs_held_out_sines(trained, sines):
     """A decoder that ignores z can predict at best E[x_t] = 0 (the phase is uniform), an MSE
     equal to the signal variance E[A^2] / 2 = 0.54. Reconstructing held-out sines with less
@@ -337,6 +338,7 @@ def test_short_training_reconstructs_held_out_sines(trained, sines):
     assert mse < 0.5 * x.var().item()
 
 
+@pytest.mark.slow
 def test_latent_correlates_with_frequency_on_held_out_data(trained, sines):
     """R^2 of a linear regression of the frequency on the posterior means E_q[z|x] of the 200
     test sines. A z unrelated to frequency gives R^2 ~ (d + 1) / n = 0.025 (a standard error of

@@ -77,7 +77,8 @@ def test_guide_log_density_equals_diagonal_normal(make_vae, mnist_bin):
     guide_trace.compute_log_prob()
     z = guide_trace.nodes["z"]["value"]
     h = vae.encoder(x)
-    m, s = vae.guide_head.linear(h).split(vae.latent_dim, -1); s = F.softplus(s)
+    m, s = vae.guide_head.linear(h).split(vae.latent_dim, -1)
+    s = F.softplus(s)
     expected = (-0.5 * ((z - m) / s) ** 2 - s.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
     assert torch.allclose(guide_trace.nodes["z"]["log_prob"], expected, rtol=1e-12, atol=1e-9)
 
@@ -172,7 +173,8 @@ def test_kl_equals_hand_closed_form(trained_vae, mnist_bin):
     vae = trained_vae.double()
     x = mnist_bin[1][:50].double()
     h = vae.encoder(x)
-    m, s = vae.guide_head.linear(h).split(vae.latent_dim, -1); s = F.softplus(s)
+    m, s = vae.guide_head.linear(h).split(vae.latent_dim, -1)
+    s = F.softplus(s)
     # The seed's formula for a diagonal Gaussian against N(0, I).
     expected = -0.5 * (1 + torch.log(s**2) - m**2 - s**2).sum(-1)
     kl = vae.kl(x)

@@ -1,10 +1,12 @@
 """DDP through torchrun (gloo on the CPU, 2 processes), started and stopped by these tests on loopback."""
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.clitools import REPO, vaezoo
@@ -12,11 +14,15 @@ from zoo.training import checkpoint
 
 SMALL = ["--dataset", "mnist5k", "--binarize", "static", "--hidden", "32", "--latent-dim", "4", "--no-progress"]
 
+pytestmark = pytest.mark.slow  # torchrun processes, ~25 s each
 
-def torchrun(*args, nproc: int = 2, check: bool = True, **env):
-    """``torchrun --standalone --nproc-per-node N $(command -v vaezoo) ARGS``."""
+
+def torchrun(*args, nproc: int = 2, check: bool = True, faults=(), **env):
+    """``torchrun --standalone --nproc-per-node N $(command -v vaezoo) ARGS``; with ``faults``
+    (flags of ``tests.faults``), each rank runs ``python -m tests.faults FAULTS ARGS`` instead."""
     script = Path(sys.executable).parent / "vaezoo"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", str(script)]
+    entry = ["-m", "tests.faults", *faults] if faults else [str(script)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *entry]
     env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **env}
     proc = subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=300)
     if check and proc.returncode != 0:
@@ -60,8 +66,8 @@ def test_a_killed_rank_stops_the_run_cleanly_and_it_resumes(tmp_path):
     whole = tmp_path / "whole"
     torchrun(*args, "--epochs", "3", "--out", whole)
     run = tmp_path / "run"
-    proc = torchrun(*args, "--epochs", "3", "--out", run, check=False, VAEZOO_TEST_EXIT="1:2")
-    assert proc.returncode != 0
+    proc = torchrun(*args, "--epochs", "3", "--out", run, check=False, faults=["--exit-at", "1:2"])
+    assert proc.returncode != 0 and re.search(r"exitcode\s*:\s*17", proc.stderr), proc.stderr[-2000:]
     assert checkpoint.read(run / checkpoint.CHECKPOINT)["epoch"] == 1  # epoch 1 is kept
     torchrun(*args, "--epochs", "3", "--out", run, "--resume")
     a, b = _model(run), _model(whole)

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import zoo
-from tests.clitools import REPO, TINY, vaezoo, vaezoo_here
+from tests.clitools import REPO, TINY, vaezoo, vaezoo_here, vaezoo_process
 from zoo.cli import main
 from zoo.training import checkpoint
 
@@ -65,9 +65,9 @@ def test_a_malicious_checkpoint_is_refused_and_its_code_never_runs(run_dir, tmp_
     (run / checkpoint.PREVIOUS).unlink()
     with pytest.raises(checkpoint.CheckpointError, match="could run code when loaded; refused"):
         zoo.load(run)
-    for args in (["eval", run, "--num-samples", "5"], ["sample", run], ["train", *TINY, "--epochs", "3", "--out", run,
-                                                                         "--resume"]):
-        proc = vaezoo(*args, check=False)
+    for args, run_as in ((["eval", run, "--num-samples", "5"], vaezoo_process), (["sample", run], vaezoo_here),
+                         (["train", *TINY, "--epochs", "3", "--out", run, "--resume"], vaezoo_here)):
+        proc = run_as(*args, check=False) if run_as is vaezoo_process else run_as(*args)
         assert proc.returncode == 2 and "could run code when loaded; refused" in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
     assert not marker.exists()
@@ -76,16 +76,54 @@ def test_a_malicious_checkpoint_is_refused_and_its_code_never_runs(run_dir, tmp_
     assert marker.exists()
 
 
-def test_an_old_format_checkpoint_gets_a_clear_message_and_converts(run_dir, tmp_path):
+def _unreadable(kind: str, path, marker):
+    if kind == "random bytes":
+        path.write_bytes(os.urandom(5000))
+    elif kind == "text":
+        path.write_text("not a checkpoint\n" * 20)
+    elif kind == "truncated":
+        path.write_bytes(path.read_bytes()[:3000])
+    else:  # holding code
+        state = checkpoint.read(path)
+        state["history"] = Payload(marker)
+        torch.save(state, path)
+
+
+@pytest.mark.parametrize("kind", ["random bytes", "text", "truncated", "code"])
+def test_every_unreadable_checkpoint_falls_back_to_the_previous_one_or_gives_one_line(run_dir, tmp_path, kind):
+    """A checkpoint.pt that cannot be used is replaced by checkpoint.prev.pt (saying so) for
+    eval, sample and resume alike; without a previous one, one line says why."""
+    run, marker = _copy(run_dir, tmp_path), tmp_path / "pwned"
+    _unreadable(kind, run / checkpoint.CHECKPOINT, marker)
+    previous = checkpoint.read(run / checkpoint.PREVIOUS)
+    assert _same(zoo.load(run).state_dict(), previous["model"])
+    for args in (["eval", run, "--num-samples", "30", "--no-progress"], ["sample", run, "--num-samples", "4"]):
+        proc = vaezoo_here(*args)
+        assert proc.returncode == 0, proc.stderr
+        assert "cannot be used" in proc.stderr and f"loading from {run / checkpoint.PREVIOUS}" in proc.stderr
+    proc = vaezoo_here("train", *TINY, "--epochs", "3", "--out", run, "--resume")
+    assert proc.returncode == 0 and f"resuming from {run / checkpoint.PREVIOUS} (epoch 1)" in proc.stderr, proc.stderr
+    assert checkpoint.read(run / checkpoint.CHECKPOINT)["epoch"] == 3
+    # without a previous checkpoint: one line, for every command
+    _unreadable(kind, run / checkpoint.CHECKPOINT, marker)
+    (run / checkpoint.PREVIOUS).unlink()
+    for args in (["eval", run, "--num-samples", "30"], ["sample", run], ["plot", run],
+                 ["train", *TINY, "--epochs", "4", "--out", run, "--resume"]):
+        proc = vaezoo_here(*args)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert str(run / checkpoint.CHECKPOINT) in proc.stderr and "Traceback" not in proc.stderr
+    assert not marker.exists()
+
+
+def test_an_old_format_checkpoint_gets_a_clear_message(run_dir, tmp_path):
     run = _copy(run_dir, tmp_path)
     state = checkpoint.read(run / checkpoint.CHECKPOINT)
     state.update(format=1, rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state()})
     del state["estimator"]
     torch.save(state, run / checkpoint.CHECKPOINT)
-    with pytest.raises(checkpoint.CheckpointError, match="older pyro-vae-zoo .format 1"):
+    (run / checkpoint.PREVIOUS).unlink()
+    with pytest.raises(checkpoint.CheckpointError, match="older pyro-vae-zoo .format 1.*retrain it"):
         zoo.load(run)
-    checkpoint.convert_legacy(run / checkpoint.CHECKPOINT)
-    assert _same(zoo.load(run).state_dict(), zoo.load(run_dir).state_dict())
 
 
 @pytest.mark.parametrize("name", ["history.json", "data.json"])
@@ -135,7 +173,7 @@ def test_a_full_disk_keeps_the_previous_checkpoint_and_says_so(make_vae, mnist_b
         zoo.fit(make_vae(), train, epochs=2, out_dir=tmp_path, resume=True, progress=False, batch_size=50)
     monkeypatch.undo()
     assert _same(_state(tmp_path / checkpoint.CHECKPOINT), before)
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []  # no temporary file left
 
 
 def test_a_full_disk_in_the_cli_is_one_line(tmp_path, monkeypatch, capsys):
@@ -178,7 +216,7 @@ def test_out_dir_holding_a_run_is_refused_unless_resume_or_overwrite(make_vae, m
     train = mnist_bin[0][:NUM]
     zoo.fit(make_vae(), train, epochs=1, out_dir=tmp_path, progress=False, batch_size=50)
     before = (tmp_path / checkpoint.CHECKPOINT).read_bytes()
-    with pytest.raises(FileExistsError, match="already holds a run; pass resume=True .* or overwrite=True"):
+    with pytest.raises(FileExistsError, match=r"already holds a run; pass --resume \(resume=True\) .* \(overwrite"):
         zoo.fit(make_vae(), train, epochs=1, out_dir=tmp_path, progress=False, batch_size=50)
     assert (tmp_path / checkpoint.CHECKPOINT).read_bytes() == before
     zoo.fit(make_vae(1), train, epochs=1, out_dir=tmp_path, overwrite=True, progress=False, batch_size=50)
@@ -218,9 +256,9 @@ def _kill_and_resume(out, kills: int, seed: int):
     """Start the run, SIGKILL it at random moments (writes stall 0.3 s, so some kills land inside
     them), resume after each kill, and finally let it finish."""
     rng = random.Random(seed)
-    env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO),
-           "VAEZOO_TEST_STALL_WRITES": "0.3"}
-    cmd = [sys.executable, "-m", "zoo.cli", "train", *TINY, "--epochs", "4", "--out", str(out)]
+    env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "tests.faults", "--stall-writes", "0.3", "train", *TINY, "--epochs", "4", "--out",
+           str(out)]
     for attempt in range(kills + 1):
         resume = ["--resume"] if (out / checkpoint.CHECKPOINT).exists() or (out / checkpoint.PREVIOUS).exists() \
             else (["--overwrite"] if out.exists() else [])
@@ -233,6 +271,7 @@ def _kill_and_resume(out, kills: int, seed: int):
             assert proc.returncode == 0, err
 
 
+@pytest.mark.slow
 def test_runs_killed_at_random_moments_resume_to_the_uninterrupted_numbers(tmp_path):
     whole = tmp_path / "whole"
     vaezoo("train", *TINY, "--epochs", "4", "--out", whole)
@@ -256,7 +295,7 @@ def test_a_refused_overwrite_leaves_the_run_exactly_as_it_was(run_dir, tmp_path,
 def test_sizes_must_be_positive(tmp_path, size, capsys):
     assert main(["train", *TINY, "--train-size", size, "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
-    assert "train_size" in err and size in err and "v>0" in err and not (tmp_path / "run").exists()
+    assert "--train-size: expected an integer > 0" in err and size in err and not (tmp_path / "run").exists()
 
 
 def test_a_checkpoint_with_non_finite_parameters_is_refused_by_eval(run_dir, tmp_path):

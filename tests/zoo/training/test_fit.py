@@ -210,7 +210,8 @@ def test_run_directory_contents(make_vae, mnist_bin, tmp_path):
     vae = make_vae()
     history = fit(vae, train, test=test, epochs=2, out_dir=tmp_path / "run", seed=7, lr=2e-3)
     out = tmp_path / "run"
-    assert sorted(p.name for p in out.iterdir()) == sorted([CHECKPOINT, "checkpoint.prev.pt", HISTORY, "config.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([".lock", CHECKPOINT, "checkpoint.prev.pt", HISTORY,
+                                                            "config.json"])
 
     saved = json.loads((out / HISTORY).read_text())
     assert saved == history

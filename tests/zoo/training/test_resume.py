@@ -48,7 +48,8 @@ def test_resume_that_loses_the_estimator_state_differs(make_vae, mnist_bin, tmp_
     _fit(make_vae, train, tmp_path / "part", 1, **config)
     state = torch.load(tmp_path / "part" / zoo.training.CHECKPOINT, weights_only=False)
     assert set(state["estimator"]) == {"average", "num_updates"} and state["estimator"]["num_updates"] == 4
-    state["estimator"] = {"average": torch.zeros((), dtype=torch.float64), "num_updates": torch.zeros((), dtype=torch.long)}
+    state["estimator"] = {"average": torch.zeros((), dtype=torch.float64),
+                          "num_updates": torch.zeros((), dtype=torch.long)}
     torch.save(state, tmp_path / "part" / zoo.training.CHECKPOINT)
     resumed, _ = _fit(make_vae, train, tmp_path / "part", 3, resume=True, **config)
     assert not torch.equal(whole.decoder.net[0].weight, resumed.decoder.net[0].weight)
