@@ -12,13 +12,13 @@ import math
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 
 from zoo._utils.io import write_json
 from zoo.cli.options import NonNegativeInt, PositiveInt, option
 from zoo.cli.parsing import add_command
+from zoo.cli.runs import RunOptions
 
 RESULT = "pointwise.json"
 
@@ -77,17 +77,14 @@ def _synchronize(x: torch.Tensor) -> None:
 
 
 @dataclass(frozen=True)
-class PointwiseOptions:
+class PointwiseOptions(RunOptions):
     """The options of ``vaezoo experiment pointwise``."""
 
-    run_dir: str = option(help="a training run directory", positional=True)
     points: PositiveInt = option(100, "the first N test points of the run")
     num_samples: PositiveInt = option(5000, "S per datapoint")
     batch_size: NonNegativeInt = option(0, "particles per batch in the loop (0: all S at once; pythae's get_nll "
                                            "uses 100)")
     rounds: PositiveInt = option(3, "alternating rounds of the loop and the vectorized estimate")
-    seed: int = option(0, "seeds the importance samples")
-    data_root: Optional[str] = option(None, "the data root (default: the run's, else $VAEZOO_DATA)")
     device: str = option("cpu", "cpu, or cuda[:i]")
 
 

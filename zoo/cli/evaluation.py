@@ -15,13 +15,13 @@ from zoo._utils.devices import THREADS_HELP
 from zoo._utils.io import write_json
 from zoo.cli.options import PositiveInt, option
 from zoo.cli.parsing import add_command
+from zoo.cli.runs import RunOptions
 
 
 @dataclass(frozen=True)
-class EvalOptions:
+class EvalOptions(RunOptions):
     """The options of ``vaezoo eval``."""
 
-    run_dir: str = option(help="the run directory", positional=True)
     num_samples: PositiveInt = option(5000, "S per datapoint (5000 as in Burda et al.)")
     batch_size: PositiveInt = option(100, "datapoints per vectorized call")
     chunk_size: PositiveInt = option(20, "particles per model call: bounds memory; 100 points x 20 particles keep "
@@ -29,8 +29,6 @@ class EvalOptions:
     test_size: Optional[PositiveInt] = option(None, "the first N test points (default: the run's)")
     stride: PositiveInt = option(1, "every K-th test point: a quick subset that, unlike the first N, spans a "
                                     "sorted split")
-    seed: int = option(0, "seeds the importance samples")
-    data_root: Optional[str] = option(None, "the data root (default: the run's, else $VAEZOO_DATA)")
     device: str = option("cpu", "cpu, or cuda[:i]")
     threads: Optional[PositiveInt] = option(None, THREADS_HELP)
     no_progress: bool = option(False, "no progress bars")

@@ -9,7 +9,7 @@ import torch
 from zoo._utils.contexts import seeded
 from zoo.cli.options import PositiveInt, option
 from zoo.cli.parsing import add_command
-from zoo.cli.runs import sample_title
+from zoo.cli.runs import RunOptions, sample_title
 
 # Pairs of classes whose mean codes the interpolation figure joins (1 and 8 first, as in the
 # convolutional-VAE interpolation tutorial).
@@ -17,13 +17,10 @@ CLASS_PAIRS = ((1, 8), (0, 6), (3, 5), (4, 9), (2, 7))
 
 
 @dataclass(frozen=True)
-class PlotOptions:
+class PlotOptions(RunOptions):
     """The options of ``vaezoo plot``."""
 
-    run_dir: str = option(help="the run directory", positional=True)
     test_size: Optional[PositiveInt] = option(None, "the first N test points (default: the run's)")
-    seed: int = option(0, "seeds the draws")
-    data_root: Optional[str] = option(None, "the data root (default: the run's, else $VAEZOO_DATA)")
 
 
 def add_parser(sub) -> None:

@@ -1,9 +1,22 @@
-"""What ``train``, ``sample`` and ``plot`` share: the inputs of a run's figures, and the figures."""
+"""What the commands on a run share: the options of those that read one, the inputs of a run's
+figures, and the figures."""
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import torch
 
+from zoo.cli.options import option
 from zoo.data.spec import DataSpec
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The options of every command that reads a run (``eval``, ``sample``, ``plot``, ...)."""
+
+    run_dir: str = option(help="the run directory", positional=True)
+    seed: int = option(0, "seeds the draws")
+    data_root: Optional[str] = option(None, "the data root (default: the run's, else $VAEZOO_DATA)")
 
 
 def figure_inputs(test: torch.Tensor, spec: DataSpec, n: int = 16) -> torch.Tensor:

@@ -1,22 +1,18 @@
 """``vaezoo sample RUN_DIR``: samples.png and reconstructions.png for a run."""
 from dataclasses import dataclass
-from typing import Optional
 
 from zoo.cli.options import PositiveInt, option
 from zoo.cli.parsing import add_command
-from zoo.cli.runs import figure_inputs, write_figures
+from zoo.cli.runs import RunOptions, figure_inputs, write_figures
 
 
 @dataclass(frozen=True)
-class SampleOptions:
+class SampleOptions(RunOptions):
     """The options of ``vaezoo sample``."""
 
-    run_dir: str = option(help="the run directory", positional=True)
     num_samples: PositiveInt = option(100, "samples from the prior")
     num_reconstructions: PositiveInt = option(9, "reconstructions of each input")
     num_inputs: PositiveInt = option(8, "test inputs reconstructed")
-    seed: int = option(0, "seeds the draws")
-    data_root: Optional[str] = option(None, "the data root (default: the run's, else $VAEZOO_DATA)")
 
 
 def add_parser(sub) -> None:
