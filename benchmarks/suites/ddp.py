@@ -6,7 +6,6 @@ for 2 processes, on loopback) with ``OMP_NUM_THREADS`` set, and reports the medi
 time of an epoch (from the run's history) and the final test ELBO. The report gives each
 layout's epoch time as a ratio to 1 x 1: ideal data parallelism on 2 processes is 0.5.
 """
-import json
 import os
 import statistics
 import subprocess
@@ -18,6 +17,7 @@ from typing import List
 
 from benchmarks import report as rep
 from benchmarks.suite import DataSettings
+from zoo.training import Run
 
 NAME = "ddp"
 DEVICES = ("cpu",)
@@ -75,7 +75,7 @@ def run_cell(config: dict, context) -> dict:
         proc = subprocess.run(launcher + _train_args(config, out), env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"the {config['processes']}x{config['threads']} run failed:\n{proc.stderr[-2000:]}")
-        history = json.loads((out / "history.json").read_text())
+        history = Run(out).history()
     times = [r["train_time_s"] for r in history]
     return {"epoch_time_s": statistics.median(times), "epoch_times_s": times, "test_elbo": history[-1]["test_elbo"]}
 

@@ -1,9 +1,12 @@
 """The SNR cells of the estimators suite on the Gaussian toy: the two regimes of Rainforth et
 al. 2018 / Tucker et al. 2018 (IWAE's guide SNR falls like K^-1/2, DReG's does not)."""
+import pytest
+
 from benchmarks.runner import Context
 from benchmarks.suites import snr
 
 
+@pytest.mark.slow
 def test_toy_shows_iwae_falling_like_inverse_sqrt_k_and_dreg_not():
     config = {"kind": "snr-toy", "toy_dim": 5, "toy_ks": [1, 100], "snr_draws": 300, "seed": 0}
     out = snr.run_toy(config, Context(progress=False))

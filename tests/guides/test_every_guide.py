@@ -22,6 +22,7 @@ def frey(shared_data):
     return zoo.data.load("frey", shared_data).train[:500]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("guide", GUIDES)
 def test_gaussian_learned_likelihood_on_frey_faces(guide, frey):
     torch.manual_seed(0)

@@ -23,8 +23,8 @@ def set_threads(threads: Optional[int]) -> int:
     """Set torch's intra-op threads for a command: ``threads``, else ``$OMP_NUM_THREADS``, else 1.
 
     One by default: a thread pool wider than the free cores collapses (``docs/training.md``: with
-    another process busy on a 2-core machine, 2 threads ran epochs 3 to 4 times slower than 1,
-    and gained 25% on an idle one)."""
+    another process busy on a 2-core machine, 2 threads ran epochs 2.3 to 3.7 times slower than
+    1, and gained 10-25% on an idle one)."""
     if threads is None:
         env = os.environ.get("OMP_NUM_THREADS", "")
         threads = int(env) if env.isdigit() and int(env) > 0 else 1

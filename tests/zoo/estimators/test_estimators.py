@@ -68,6 +68,7 @@ def test_unknown_option_names_the_estimator():
 # ---- the estimators agree in expectation ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_elbo_and_elbo_kl_have_the_same_expectation(trained_vae, mnist_bin):
     vae, x = trained_vae, mnist_bin[1][:20]
     n = 1000
@@ -83,6 +84,7 @@ def test_elbo_and_elbo_kl_have_the_same_expectation(trained_vae, mnist_bin):
         assert abs(c.mean() - loss_per_particle.mean()) < 4 * se
 
 
+@pytest.mark.slow
 def test_elbo_kl_removes_the_kl_noise_exactly(make_vae, mnist_bin):
     """With a decoder that ignores z, log p(x|z) is constant: elbo-kl has zero variance, and
     the variance of elbo is that of log p(z) - log q(z|x). With z = m + s eps, that term is

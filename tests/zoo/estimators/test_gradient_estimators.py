@@ -70,8 +70,11 @@ def test_ordinary_gradients_do_not_vanish_at_the_exact_posterior(name, lg, x):
 # ---- unbiasedness -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, k", [("elbo", 1), ("elbo-stl", 1), ("elbo-stl", 3), ("score", 1), ("score", 3),
-                                     ("iwae-dreg", 1)])
+SLOW = pytest.mark.slow  # thousands of draws each: the K = 3 cases run in the slow tier
+
+
+@pytest.mark.parametrize("name, k", [("elbo", 1), ("elbo-stl", 1), pytest.param("elbo-stl", 3, marks=SLOW),
+                                     ("score", 1), pytest.param("score", 3, marks=SLOW), ("iwae-dreg", 1)])
 def test_elbo_gradients_match_the_analytic_gradient(name, k, lg, x):
     exact = torch.autograd.grad(-analytic_elbo(lg, x), [lg.A, lg.c, lg.L_raw])
     exact = torch.cat([g.reshape(-1) for g in exact])
@@ -119,6 +122,7 @@ def test_baseline_reduces_the_score_function_variance(lg, x):
     assert loo.var.mean() < none.var.mean() / 2
 
 
+@pytest.mark.slow
 def test_iwae_guide_snr_falls_with_k_and_dreg_does_not(lg):
     """Rainforth et al. 2018, Theorem 1: the IWAE guide gradient's SNR is O(1/sqrt(K));
     DReG's is not [Tucker et al. 2018]."""
@@ -174,6 +178,7 @@ def test_path_gradients_through_a_dependent_guide_vanish_at_the_exact_posterior(
     assert stats.mean.abs().max() < 1e-10
 
 
+@pytest.mark.slow
 def test_dreg_through_a_dependent_guide_is_unbiased():
     chain, x = Chain(), torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64)
     n = 1000
