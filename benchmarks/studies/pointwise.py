@@ -53,7 +53,8 @@ def compare(vae, x: torch.Tensor, num_samples: int, batch_size: int = 0, rounds:
     with pyro.validation_enabled(False):
         for r in range(rounds):
             start = time.perf_counter()
-            ll = log_likelihood(vae.model, vae.guide, x, num_samples, eval_batch_size, chunk_size, seed)
+            ll = log_likelihood(vae.model, vae.guide, x, num_samples=num_samples, batch_size=eval_batch_size,
+                                chunk_size=chunk_size, seed=seed)
             _synchronize(x)
             ours.append(time.perf_counter() - start)
             torch.manual_seed(seed + r)

@@ -58,8 +58,8 @@ def run_fixed(config: dict, context) -> dict:
         snr: Dict[str, Dict[str, Optional[dict]]] = {}
         for name, options, k in entries:
             try:
-                stats = gradient_stats(vae.model, vae.guide, x, name, num_draws=config["snr_draws"],
-                                       seed=config["seed"], num_particles=k, **options)
+                stats = gradient_stats(vae.model, vae.guide, x, estimator=name, num_draws=config["snr_draws"],
+                                       seed=config["seed"], estimator_options=dict(num_particles=k, **options))
                 value = {g: stats[g].snr for g in ("guide", "model") if g in stats}
             except ValueError:  # e.g. score's leave-one-out baseline at K = 1
                 value = None
@@ -80,8 +80,8 @@ def run_toy(config: dict, context) -> dict:
         for k in config["toy_ks"]:
             stats = {}
             for i, name in enumerate(TOY_ESTIMATORS):
-                stats[name] = gradient_stats(toy.model, toy.guide, x, name, num_draws=n,
-                                             seed=1000 * config["seed"] + i, num_particles=k)
+                stats[name] = gradient_stats(toy.model, toy.guide, x, estimator=name, num_draws=n,
+                                             seed=1000 * config["seed"] + i, estimator_options=dict(num_particles=k))
                 bar.update(1)
             shared_mean = stats["iwae-dreg"]["guide"].mean
             for name, s in stats.items():

@@ -127,10 +127,12 @@ def test_dreg_with_the_spline_guide_is_unbiased_for_the_iwae_gradient():
             pyro.sample(LATENT, head(x))
 
     n, k = 600, 8
-    iwae = gradient_stats(lg.model, guide, x, "iwae", num_draws=n, seed=1, num_particles=k)["guide"]
+    iwae = gradient_stats(lg.model, guide, x, estimator="iwae", num_draws=n, seed=1,
+                          estimator_options=dict(num_particles=k))["guide"]
 
     def z_scores(name):
-        stats = gradient_stats(lg.model, guide, x, name, num_draws=n, seed=2, num_particles=k)["guide"]
+        stats = gradient_stats(lg.model, guide, x, estimator=name, num_draws=n, seed=2,
+                               estimator_options=dict(num_particles=k))["guide"]
         var = stats.var / n + iwae.var / n
         keep = var > 0
         return ((stats.mean - iwae.mean)[keep] / var[keep].sqrt()).abs(), stats

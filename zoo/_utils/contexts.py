@@ -29,3 +29,14 @@ def seeded(seed: Optional[int], device=None) -> Iterator[None]:
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
         yield
+
+
+@contextlib.contextmanager
+def isolated_rng(*values) -> Iterator[None]:
+    """Inside the block, draws leave torch's global RNG as it was (CPU, and the CUDA devices of
+    the tensors among ``values``, searched one level into tuples, lists and dicts)."""
+    flat = [v for x in values for v in (x.values() if isinstance(x, dict) else x if isinstance(x, (tuple, list))
+                                        else (x,))]
+    cuda = sorted({v.device.index or 0 for v in flat if isinstance(v, torch.Tensor) and v.device.type == "cuda"})
+    with torch.random.fork_rng(devices=cuda):
+        yield

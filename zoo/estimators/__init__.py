@@ -1,7 +1,11 @@
 """ELBO estimators by name: ``SVI(model, guide, optim, loss=zoo.estimators.get(name, **options))``.
 
-Every estimator assumes the model's and guide's sites sit under one data plate (dim -1), so
-particles are vectorized on dim -2. ``elbo`` and ``elbo-kl`` are Pyro's; the others are
+Every estimator works on any Pyro model/guide pair whose sample sites sit in one data plate:
+several latent sites, sites that depend on each other, inner plates inside the data plate,
+the data plate at any dim, models that take more than the data (``weights.py``). The particles
+are vectorized at a dim left of the deepest plate, found from one run of guide and model or
+given as ``max_plate_nesting=``; ``data_plate=`` names the data plate where the observed
+site's outermost plate is not it. ``elbo`` and ``elbo-kl`` are Pyro's; the others are
 ``LogWeightELBO`` subclasses (``base.py``), whose loss is the negative bound summed over the
 batch and multiplied by the data scale, and whose ``per_datapoint`` gives the bound of each
 datapoint.
@@ -22,11 +26,13 @@ ciwae       beta ELBO + (1 - beta) L_K                    reparameterized (or st
 =========== ============================================= ==================================
 """
 import inspect
+import logging
 from typing import List, Optional
 
 from pyro.infer import ELBO, Trace_ELBO, TraceMeanField_ELBO
 
 from zoo._utils.checks import positive_int
+from zoo._utils.contexts import isolated_rng
 from zoo._utils.registry import Registry
 from zoo.estimators.base import LogWeightELBO
 from zoo.estimators.elbo import MonteCarloELBO
@@ -34,30 +40,90 @@ from zoo.estimators.iwae import IWAE
 from zoo.estimators.miwae import CIWAE, MIWAE
 from zoo.estimators.renyi import RenyiBound
 from zoo.estimators.score import ScoreFunctionELBO
-from zoo.estimators.weights import log_weights
+from zoo.estimators.weights import find_plates, log_weights
 
 ESTIMATORS = Registry("estimator")
-MAX_PLATE_NESTING = 1
+PLATE_OPTIONS = ("data_plate", "max_plate_nesting")  # every estimator's, given to get()
 
 
 def _particles(num_particles: int) -> dict:
     positive_int("num_particles", num_particles)
-    # One particle needs no particle plate: the same draws, without the plate's overhead.
-    return dict(num_particles=num_particles, vectorize_particles=num_particles > 1,
-                max_plate_nesting=MAX_PLATE_NESTING)
+    # One particle needs no particle plate: the same draws, without the plate's overhead. Pyro
+    # finds max_plate_nesting from the first run (or get(..., max_plate_nesting=N) sets it).
+    return dict(num_particles=num_particles, vectorize_particles=num_particles > 1, max_plate_nesting=float("inf"))
 
+
+class _IsolatedGuess:
+    """Pyro guesses ``max_plate_nesting`` from one run of guide and model, drawing from the global
+    RNG; here that run draws from a forked one, so that the noise of a run's steps (and of a
+    resumed run's) does not depend on when the guess was made."""
+
+    def _guess_max_plate_nesting(self, model, guide, args, kwargs):
+        log = logging.getLogger("pyro.infer.elbo")  # which says "Guessed max_plate_nesting" at INFO
+        level = log.level
+        log.setLevel(logging.WARNING)
+        try:
+            with isolated_rng(args, kwargs):
+                return super()._guess_max_plate_nesting(model, guide, args, kwargs)
+        finally:
+            log.setLevel(level)
+
+
+class TraceELBO(_IsolatedGuess, Trace_ELBO):
+    """``pyro.infer.Trace_ELBO`` whose guess of the plates' depth draws from a forked RNG."""
+
+
+class TraceMeanFieldELBO(_IsolatedGuess, TraceMeanField_ELBO):
+    """``pyro.infer.TraceMeanField_ELBO`` whose guess of the plates' depth draws from a forked RNG,
+    and which refuses, at its first run, the models and guides it would get wrong: a latent site
+    without a closed-form KL (Pyro would fall back to a Monte Carlo term without a word), and a
+    guide that samples the latent sites in another order than the model (the closed-form
+    KL(q(z) || p(z | parents)) at the guide's draws of the parents is then biased: Pyro warns)."""
+
+    checked = False
+
+    def _get_trace(self, model, guide, args, kwargs):
+        model_trace, guide_trace = Trace_ELBO._get_trace(self, model, guide, args, kwargs)
+        if not self.checked:
+            check_closed_form_kl(model_trace, guide_trace)
+            self.checked = True
+        return model_trace, guide_trace
+
+
+def check_closed_form_kl(model_trace, guide_trace) -> None:
+    """``ValueError`` naming the site, unless every latent site has a registered KL and the guide
+    samples the latent sites in the model's order."""
+    from pyro.distributions.kl import kl_divergence
+
+    from zoo.estimators.weights import sample_sites
+
+    latent = [s["name"] for s in sample_sites(model_trace) if not s["is_observed"]]
+    for name in latent:
+        q, p = guide_trace.nodes[name]["fn"], model_trace.nodes[name]["fn"]
+        try:
+            kl_divergence(q, p)
+        except NotImplementedError:
+            raise ValueError(f"elbo-kl needs KL(q || p) in closed form, and site {name!r} has none for "
+                             f"{type(q).__name__} against {type(p).__name__}; use 'elbo' (the same bound by Monte "
+                             "Carlo), 'elbo-stl' or an importance-weighted estimator") from None
+    guided = [s["name"] for s in sample_sites(guide_trace) if s["name"] in latent]
+    if guided != latent:
+        raise ValueError(f"elbo-kl takes each KL(q(z) || p(z | parents)) in closed form at the guide's draws of the "
+                         f"parents, which is unbiased only if the guide samples the latent sites in the model's order; "
+                         f"the model samples {', '.join(latent)}, the guide {', '.join(guided)}: use 'elbo', "
+                         "'elbo-stl' or an importance-weighted estimator")
 
 @ESTIMATORS.register("elbo")
 def elbo(num_particles: int = 1) -> ELBO:
     r"""ELBO = E_q[log p(x, z) - log q(z|x)], Monte Carlo over z (``pyro.infer.Trace_ELBO``)."""
-    return Trace_ELBO(**_particles(num_particles))
+    return TraceELBO(**_particles(num_particles))
 
 
 @ESTIMATORS.register("elbo-kl")
 def elbo_kl(num_particles: int = 1) -> ELBO:
     r"""ELBO = E_q[log p(x|z)] - KL(q(z|x) || p(z)) with the KL in closed form where one is
     registered (``pyro.infer.TraceMeanField_ELBO``)."""
-    return TraceMeanField_ELBO(**_particles(num_particles))
+    return TraceMeanFieldELBO(**_particles(num_particles))
 
 
 @ESTIMATORS.register("elbo-stl")
@@ -111,20 +177,37 @@ def ciwae(num_particles: int = 1, beta: float = 0.5, gradient: str = "reparam") 
     return CIWAE(beta, num_particles, gradient=gradient)
 
 
-def get(name: str, data_shape=None, **options) -> ELBO:
+def get(name: str, data_shape=None, data_plate: Optional[str] = None, max_plate_nesting: Optional[int] = None,
+        **options) -> ELBO:
     """An estimator by name, e.g. ``get("elbo", num_particles=5)``.
 
     ``data_shape`` (the shape of one datum) is passed on only to estimators that build a network
-    on the data (``score`` with ``baseline="learned"``); the others ignore it.
+    on the data (``score`` with ``baseline="learned"``); the others ignore it. ``data_plate``
+    names the plate of the datapoints (the log-weight estimators need one term per datapoint;
+    Pyro's ``elbo`` and ``elbo-kl`` sum every site and need none); ``max_plate_nesting`` gives
+    the plates' depth instead of finding it from a run.
     """
     if data_shape is not None and "data_shape" in inspect.signature(ESTIMATORS.get(name)).parameters:
         options["data_shape"] = data_shape
-    return ESTIMATORS.create(name, **options)
+    estimator = ESTIMATORS.create(name, **options)
+    if isinstance(estimator, LogWeightELBO):
+        estimator.set_plates(data_plate, max_plate_nesting)
+    elif max_plate_nesting is not None:
+        find_plates(None, None, (), {}, None, max_plate_nesting)  # checks the value
+        # Pyro counts the particle plate too, when it vectorizes particles
+        estimator.max_plate_nesting = max_plate_nesting + int(estimator.vectorize_particles)
+    return estimator
+
+
+def check(name: str, **options) -> None:
+    """Refuse an unknown estimator, or options its factory does not take (the plate options are
+    every estimator's), without building it."""
+    ESTIMATORS.check(name, **{k: v for k, v in options.items() if k not in PLATE_OPTIONS + ("data_shape",)})
 
 
 def list_estimators() -> List[str]:
     return ESTIMATORS.names()
 
 
-__all__ = ["CIWAE", "ESTIMATORS", "IWAE", "LogWeightELBO", "MIWAE", "MonteCarloELBO", "RenyiBound",
-           "ScoreFunctionELBO", "get", "list_estimators", "log_weights"]
+__all__ = ["CIWAE", "ESTIMATORS", "IWAE", "PLATE_OPTIONS", "LogWeightELBO", "MIWAE", "MonteCarloELBO", "RenyiBound",
+           "ScoreFunctionELBO", "TraceELBO", "TraceMeanFieldELBO", "check", "get", "list_estimators", "log_weights"]

@@ -27,7 +27,7 @@ References:
     [2] Tucker, Lawson, Gu, Maddison. Doubly Reparameterized Gradient Estimators for Monte
         Carlo Objectives. arXiv:1810.04152
 """
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 from pyro.infer import ELBO
@@ -36,8 +36,6 @@ from torch import nn
 from zoo._utils.checks import positive_int
 from zoo.estimators import weights
 from zoo.estimators.bounds import normalized_weights
-
-MAX_PLATE_NESTING = 1
 
 
 class LogWeightELBO(ELBO, nn.Module):
@@ -49,18 +47,47 @@ class LogWeightELBO(ELBO, nn.Module):
     Args:
         num_particles: K, the particles per datapoint (vectorized).
         gradient: one of ``gradients``: ``"reparam"``, ``"stl"``, ``"dreg"``.
+        data_plate: the name of the plate of the datapoints (default: the outermost plate of the
+            model's observed site; ``zoo.estimators.weights``).
+        max_plate_nesting: the depth of the deepest plate (default: found from one run of guide
+            and model, once per model/guide pair); the particles sit one dim to its left.
     """
 
     name = "log-weight bound"
     gradients = ("reparam", "stl")
 
-    def __init__(self, num_particles: int = 1, gradient: str = "reparam"):
+    def __init__(self, num_particles: int = 1, gradient: str = "reparam", data_plate: Optional[str] = None,
+                 max_plate_nesting: Optional[int] = None):
         nn.Module.__init__(self)
         positive_int("num_particles", num_particles)
         if gradient not in self.gradients:
             raise ValueError(f"unknown gradient {gradient!r} for {self.name}; choose from {', '.join(self.gradients)}")
-        super().__init__(num_particles=num_particles, max_plate_nesting=MAX_PLATE_NESTING, vectorize_particles=True)
+        super().__init__(num_particles=num_particles, vectorize_particles=True, max_plate_nesting=float("inf"))
         self.gradient = gradient
+        self.set_plates(data_plate, max_plate_nesting)
+
+    def set_plates(self, data_plate: Optional[str] = None, max_plate_nesting: Optional[int] = None) -> "LogWeightELBO":
+        """Name the data plate and give the plates' depth (``None``: find them); returns ``self``."""
+        if data_plate is not None and not isinstance(data_plate, str):
+            raise TypeError(f"data_plate must be a plate's name (str), got {type(data_plate).__name__}")
+        if max_plate_nesting is not None:
+            weights.find_plates(None, None, (), {}, data_plate, max_plate_nesting)  # checks the value
+        self.data_plate, self.given_nesting = data_plate, max_plate_nesting
+        self._plates_for = (None, None)  # (the (model, guide) pair, its weights.Plates)
+        return self
+
+    def plates(self, model, guide, args, kwargs) -> weights.Plates:
+        """Where the particles and the datapoints sit, found once per model/guide pair."""
+        key, plates = self._plates_for
+        if key is None or key[0] != model or key[1] != guide:
+            plates = weights.find_plates(model, guide, args, kwargs, self.data_plate, self.given_nesting)
+            self._plates_for = ((model, guide), plates)
+        return plates
+
+    def run(self, model, guide, args, kwargs, values=None) -> weights.Traces:
+        """One vectorized run of guide and model (``weights.run``) with this estimator's plates."""
+        return weights.run(model, guide, args, kwargs, self.num_particles, values=values,
+                           plates=self.plates(model, guide, args, kwargs))
 
     def bound(self, log_w: torch.Tensor) -> torch.Tensor:
         """The objective per datapoint from log-weights ``(N, K)``; a pure function."""
@@ -94,16 +121,16 @@ class LogWeightELBO(ELBO, nn.Module):
 
     def _get_trace(self, model, guide, args, kwargs):
         """(model trace, guide trace) of one vectorized run (``pyro.infer.ELBO``'s hook)."""
-        traces = weights.run(model, guide, args, kwargs, self.num_particles)
+        traces = self.run(model, guide, args, kwargs)
         return traces.model, traces.guide
 
     # ---- plumbing -----------------------------------------------------------------------
 
     def _log_weights(self, model, guide, args, kwargs, reparam=False):
-        traces = weights.run(model, guide, args, kwargs, self.num_particles)
+        traces = self.run(model, guide, args, kwargs)
         if reparam:
             weights.check_reparameterized(traces.guide, self.name)
-        log_w = weights.log_density(traces.model, traces.scale) - weights.log_density(traces.guide, traces.scale)
+        log_w = weights.log_density(traces.model, traces) - weights.log_density(traces.guide, traces)
         return weights.as_particles_last(log_w, self.num_particles, traces), traces.scale
 
     def path_weights(self, log_w: torch.Tensor) -> torch.Tensor:
@@ -117,7 +144,7 @@ class LogWeightELBO(ELBO, nn.Module):
     def _path_surrogate(self, model, guide, args, kwargs) -> torch.Tensor:
         """A tensor whose value is c * sum_n L_n and whose gradient is the ``stl`` / ``dreg``
         estimate: the model's direct term plus the guide's path terms (module docstring)."""
-        sampled = weights.run(model, guide, args, kwargs, self.num_particles)
+        sampled = self.run(model, guide, args, kwargs)
         weights.check_reparameterized(sampled.guide, self.name)
         z = weights.latents(sampled.guide)
         leaves = {name: value.detach().requires_grad_() for name, value in z.items()}
@@ -135,17 +162,17 @@ class LogWeightELBO(ELBO, nn.Module):
 
     def _leaf_log_densities(self, sampled, leaves: Dict[str, torch.Tensor], model, guide, args, kwargs):
         """log p(x, z) and log q(z|x), shape (K, N), at the leaves (detached copies of the draws)."""
-        scale = sampled.scale
         try:
             if len(leaves) == 1:  # one latent site: its q depends on x only, so score the leaf with it
                 name, leaf = next(iter(leaves.items()))
-                log_q = weights.site_log_density(dict(sampled.guide.nodes[name], value=leaf), scale)
-                model_trace = weights.replay_model(model, leaves, args, kwargs, self.num_particles)
+                log_q = weights.site_log_density(dict(sampled.guide.nodes[name], value=leaf), sampled)
+                model_trace = weights.replay_model(model, leaves, args, kwargs, self.num_particles,
+                                                   sampled.particle_dim)
             else:  # replay the guide too: q(z2 | z1) must see the leaf z1
-                traces = weights.run(model, guide, args, kwargs, self.num_particles, values=leaves)
-                log_q, model_trace = weights.log_density(traces.guide, scale), traces.model
+                traces = self.run(model, guide, args, kwargs, values=leaves)
+                log_q, model_trace = weights.log_density(traces.guide, sampled), traces.model
         except (KeyError, NotImplementedError) as e:
             raise ValueError(
                 f"{self.name} with gradient={self.gradient!r} needs log q(z|x) at a detached copy of z, which "
                 f"this guide cannot evaluate (a flow without an inverse?): {e}") from e
-        return weights.log_density(model_trace, scale), log_q
+        return weights.log_density(model_trace, sampled), log_q

@@ -21,10 +21,10 @@ class MIWAE(LogWeightELBO):
     name = "miwae"
     gradients = ("reparam", "stl", "dreg")
 
-    def __init__(self, num_groups: int = 1, num_particles: int = 1, gradient: str = "reparam"):
+    def __init__(self, num_groups: int = 1, num_particles: int = 1, gradient: str = "reparam", **plates):
         self.num_groups = positive_int("num_groups", num_groups)
         self.group_size = positive_int("num_particles", num_particles)
-        super().__init__(num_particles=num_groups * num_particles, gradient=gradient)
+        super().__init__(num_particles=num_groups * num_particles, gradient=gradient, **plates)
 
     def bound(self, log_w: torch.Tensor) -> torch.Tensor:
         return miwae_bound(log_w, self.num_groups)
@@ -43,9 +43,9 @@ class CIWAE(LogWeightELBO):
     name = "ciwae"
     gradients = ("reparam", "stl")
 
-    def __init__(self, beta: float = 0.5, num_particles: int = 1, gradient: str = "reparam"):
+    def __init__(self, beta: float = 0.5, num_particles: int = 1, gradient: str = "reparam", **plates):
         self.beta = check_unit_interval("beta", beta)
-        super().__init__(num_particles=num_particles, gradient=gradient)
+        super().__init__(num_particles=num_particles, gradient=gradient, **plates)
 
     def bound(self, log_w: torch.Tensor) -> torch.Tensor:
         return ciwae_bound(log_w, self.beta)

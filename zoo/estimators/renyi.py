@@ -20,9 +20,9 @@ class RenyiBound(LogWeightELBO):
     name = "renyi"
     gradients = ("reparam",)
 
-    def __init__(self, alpha: float = 0.0, num_particles: int = 2, gradient: str = "reparam"):
+    def __init__(self, alpha: float = 0.0, num_particles: int = 2, gradient: str = "reparam", **plates):
         self.alpha = check_alpha(alpha)
-        super().__init__(num_particles=num_particles, gradient=gradient)
+        super().__init__(num_particles=num_particles, gradient=gradient, **plates)
 
     def bound(self, log_w: torch.Tensor) -> torch.Tensor:
         return renyi_bound(log_w, self.alpha)

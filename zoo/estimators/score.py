@@ -58,8 +58,8 @@ class ScoreFunctionELBO(MonteCarloELBO):
 
     def __init__(self, num_particles: int = 1, baseline: Optional[str] = None, decay: float = 0.9,
                  baseline_net: Optional[nn.Module] = None, baseline_hidden: int = 100,
-                 data_shape: Optional[Sequence[int]] = None):
-        super().__init__(num_particles=num_particles, gradient="score")
+                 data_shape: Optional[Sequence[int]] = None, **plates):
+        super().__init__(num_particles=num_particles, gradient="score", **plates)
         self.baseline = baseline or ("leave-one-out" if num_particles >= 2 else "average")
         if self.baseline not in BASELINES:
             raise ValueError(f"unknown baseline {self.baseline!r}; choose from {', '.join(BASELINES)}")
@@ -77,7 +77,7 @@ class ScoreFunctionELBO(MonteCarloELBO):
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
 
     def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
-        sampled = weights.run(model, guide, args, kwargs, self.num_particles)
+        sampled = self.run(model, guide, args, kwargs)
         fixed = {name: value.detach() for name, value in weights.latents(sampled.guide).items()}
         log_p, log_q = self._leaf_log_densities(sampled, fixed, model, guide, args, kwargs)
         f = weights.as_particles_last(log_p - log_q, self.num_particles, sampled)  # (N, K)

@@ -59,15 +59,16 @@ def parameter_groups(model, guide, *args, **kwargs) -> Dict[str, Dict[str, torch
     return {g: params for g, params in groups.items() if params}
 
 
-def gradient_stats(model, guide, x: torch.Tensor, estimator: Union[str, "pyro.infer.ELBO"], num_draws: int = 100,
-                   seed: Optional[int] = None, **estimator_options) -> Dict[str, GradientStats]:
-    """Mean, variance and SNR of ``estimator``'s gradient on the batch ``x``, per group.
+def gradient_stats(model, guide, *args, estimator: Union[str, "pyro.infer.ELBO"] = "elbo", num_draws: int = 100,
+                   seed: Optional[int] = None, estimator_options: Optional[dict] = None,
+                   **kwargs) -> Dict[str, GradientStats]:
+    """Mean, variance and SNR of ``estimator``'s gradient on one batch, per group.
 
     Args:
-        model, guide: a Pyro model/guide pair taking ``x``.
-        x: the batch the gradient is taken on.
+        model, guide: a Pyro model/guide pair, called as ``model(*args, **kwargs)``.
+        *args, **kwargs: the batch the gradient is taken on (``x``, or ``x, mask, ...``).
         estimator: a ``pyro.infer.ELBO`` with ``differentiable_loss``, or a name for
-            ``zoo.estimators.get`` (with ``estimator_options``, e.g. ``num_particles``).
+            ``zoo.estimators.get`` (with ``estimator_options``, e.g. ``{"num_particles": 5}``).
         num_draws: independent gradient draws (>= 2).
         seed: seeds Pyro's RNGs first, for reproducible statistics.
 
@@ -79,14 +80,16 @@ def gradient_stats(model, guide, x: torch.Tensor, estimator: Union[str, "pyro.in
     if isinstance(estimator, str):
         from zoo import estimators
 
-        estimator = estimators.get(estimator, **estimator_options)
-    groups = parameter_groups(model, guide, x)
+        estimator = estimators.get(estimator, **(estimator_options or {}))
+    elif estimator_options:
+        raise ValueError("estimator_options go with an estimator's name; this estimator is built already")
+    groups = parameter_groups(model, guide, *args, **kwargs)
     if seed is not None:  # after the grouping run, so the draws depend on the seed alone
         pyro.set_rng_seed(seed)
     params = [p for group in groups.values() for p in group.values()]
     draws = []
     for _ in range(num_draws):
-        loss = estimator.differentiable_loss(model, guide, x)
+        loss = estimator.differentiable_loss(model, guide, *args, **kwargs)
         grads = torch.autograd.grad(loss, params, allow_unused=True)
         draws.append(torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1).detach()
                                 for g, p in zip(grads, params)]))

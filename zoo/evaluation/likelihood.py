@@ -33,7 +33,16 @@ from tqdm.auto import tqdm
 from zoo._utils.checks import positive_int
 from zoo._utils.contexts import evaluating, seeded
 from zoo.estimators.bounds import effective_sample_size
-from zoo.estimators.weights import latents, log_density, log_weights, replay_model, sample_sites, vectorize
+from zoo.estimators.weights import (
+    find_plates,
+    in_plates,
+    latents,
+    log_density,
+    log_weights,
+    refuse_scaled,
+    replay_model,
+    vectorize,
+)
 from zoo.evaluation.diagnostics import (  # noqa: F401  (re-exported)
     ACTIVE_THRESHOLD,
     active_units,
@@ -57,9 +66,11 @@ def elbo_and_kl(vae, x: torch.Tensor, batch_size: int = 1000, num_particles: int
     The model is put in eval mode for the duration and restored afterwards.
     """
     with evaluating(vae):
-        elbo_sum, kl_sum = 0.0, 0.0
+        elbo_sum, kl_sum, plates = 0.0, 0.0, None
         for xb in batches(x, batch_size):
-            elbo_sum += log_weights(vae.model, vae.guide, xb, num_particles=num_particles).mean(0).sum().item()
+            plates = plates or find_plates(vae.model, vae.guide, (xb,), {})  # one unvectorized run, not one a batch
+            log_w = log_weights(vae.model, vae.guide, xb, num_particles=num_particles, plates=plates)
+            elbo_sum += log_w.mean(0).sum().item()
             kl_sum = _add_kl(vae, xb, kl_sum)
     n = x.shape[0]
     return {"elbo": elbo_sum / n} if kl_sum is None else {"elbo": elbo_sum / n, "kl": kl_sum / n}
@@ -115,15 +126,20 @@ class LogLikelihood:
 
 
 @torch.no_grad()
-def log_likelihood(model, guide, x: torch.Tensor, num_samples: int = 5000, batch_size: int = 100,
-                   chunk_size: int = 20, seed: int = 0, psis: bool = False, progress: bool = False) -> LogLikelihood:
+def log_likelihood(model, guide, *args, num_samples: int = 5000, batch_size: int = 100, chunk_size: int = 20,
+                   seed: int = 0, psis: bool = False, progress: bool = False, data_plate: Optional[str] = None,
+                   **kwargs) -> LogLikelihood:
     r"""Importance-sampled log p(x) per datapoint, log (1/S) sum_s p(x, z_s) / q(z_s|x), z_s ~ q [1].
 
-    Works for any Pyro model/guide pair whose sample sites sit under one data plate at dim -1
-    (``model(x)``, ``guide(x)``); particles are vectorized at dim -2. Memory stays bounded
-    whatever S: the guide draws ``DRAW_BLOCK`` particles per call and the model scores
-    ``chunk_size`` at a time, folded into running log-sum-exps (with ``psis``, the S
-    log-weights of one batch are kept for the k-hat fits).
+    Works for any Pyro model/guide pair whose sample sites sit in one data plate, called as
+    ``model(*args, **kwargs)`` (several latent sites, inner plates, the data plate at any dim,
+    more arguments than the data: ``zoo.estimators.weights``); particles are vectorized at a dim
+    left of the deepest plate. The datapoints are taken ``batch_size`` at a time: every tensor
+    argument whose first dim is the first tensor argument's (the data's N) is cut into batches,
+    the others are passed whole. Memory stays bounded whatever S: the guide draws
+    ``DRAW_BLOCK`` particles per call and the model scores ``chunk_size`` at a time, folded into
+    running log-sum-exps (with ``psis``, the S log-weights of one batch are kept for the k-hat
+    fits).
 
     Randomness: block k of ``DRAW_BLOCK`` particles of the batch starting at row i is drawn
     under a torch seed derived from ``(seed, i, k)``, so the result depends on ``seed`` and
@@ -131,13 +147,14 @@ def log_likelihood(model, guide, x: torch.Tensor, num_samples: int = 5000, batch
 
     Args:
         model, guide: the Pyro pair (in the mode you want evaluated: call ``.eval()`` first).
-        x: data ``(N, ...)``.
+        *args, **kwargs: what model and guide take, the data first (``x``, or ``x, mask, ...``).
         num_samples: S, importance samples per datapoint (5000 in [1]).
         batch_size: datapoints per vectorized call.
         chunk_size: particles per model call.
         seed: non-negative integer seed.
         psis: also fit PSIS k-hat per datapoint (needs S >= 25).
         progress: show a tqdm bar.
+        data_plate: the data plate's name (default: the outermost plate of the observed site).
 
     Returns:
         A :class:`LogLikelihood`.
@@ -146,24 +163,43 @@ def log_likelihood(model, guide, x: torch.Tensor, num_samples: int = 5000, batch
         positive_int(name, value)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    parts = []
-    with tqdm(total=x.shape[0], unit="pt", desc=f"log p(x), S={num_samples}", disable=not progress) as bar:
-        for start in range(0, x.shape[0], batch_size):
-            xb = x[start : start + batch_size]
-            parts.append(_batch_estimate(model, guide, xb, num_samples, chunk_size, (seed, start), psis))
-            bar.update(xb.shape[0])
+    n, batches = data_batches(args, kwargs, batch_size)
+    parts, plates = [], None
+    with tqdm(total=n, unit="pt", desc=f"log p(x), S={num_samples}", disable=not progress) as bar:
+        for start, args_b, kwargs_b in batches:
+            plates = plates or find_plates(model, guide, args_b, kwargs_b, data_plate)
+            parts.append(_batch_estimate(model, guide, args_b, kwargs_b, plates, num_samples, chunk_size,
+                                         (seed, start), psis))
+            bar.update(parts[-1][0].shape[0])
     log_px, stderr, ess, elbo, khat = (torch.cat(p) if p[0] is not None else None for p in zip(*parts))
     return LogLikelihood(log_px, stderr, ess, elbo, khat, num_samples)
 
 
-def _batch_estimate(model, guide, x, num_samples, chunk_size, key, psis):
+def data_batches(args, kwargs, batch_size: int):
+    """``(N, [(start, args, kwargs), ...])``: every tensor argument whose first dim is N (the first
+    tensor argument's) cut into slices of ``batch_size`` rows, the others passed whole."""
+    first = next((a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor) and a.dim() > 0), None)
+    if first is None:
+        raise ValueError("model and guide take no tensor argument with a first dim of datapoints: nothing to "
+                         "estimate log p(x) for")
+    n = first.shape[0]
+
+    def cut(a, s):
+        return a[s : s + batch_size] if isinstance(a, torch.Tensor) and a.dim() > 0 and a.shape[0] == n else a
+
+    return n, [(s, tuple(cut(a, s) for a in args), {k: cut(v, s) for k, v in kwargs.items()})
+               for s in range(0, n, batch_size)]
+
+
+def _batch_estimate(model, guide, args, kwargs, plates, num_samples, chunk_size, key, psis):
     """(log_px, stderr, ess, elbo, khat) of one batch, from running sums over chunks of particles."""
-    lse, lse2, total, done = None, None, 0.0, 0
-    # One buffer for the kept log-weights: a list of small chunks, each allocated between the
-    # decoder's large temporaries, fragmented the heap (1.4 GB of RSS for S = 5000).
-    kept = torch.empty(num_samples if psis else 0, x.shape[0], dtype=x.dtype, device=x.device)
-    for values, log_q in _rechunk(_guide_blocks(guide, x, num_samples, key), chunk_size):
-        log_w = _log_weights(model, x, values, log_q)
+    lse, lse2, total, done, kept = None, None, 0.0, 0, None
+    for values, log_q, where in _rechunk(_guide_blocks(guide, args, kwargs, plates, num_samples, key), chunk_size):
+        log_w = _log_weights(model, args, kwargs, values, log_q, where)
+        if kept is None:
+            # One buffer for the kept log-weights: a list of small chunks, each allocated between the
+            # decoder's large temporaries, fragmented the heap (1.4 GB of RSS for S = 5000).
+            kept = log_w.new_empty(num_samples if psis else 0, log_w.shape[1])
         lse = _logaddexp(lse, log_w.logsumexp(0))
         lse2 = _logaddexp(lse2, (2 * log_w).logsumexp(0))
         total = total + log_w.sum(0)
@@ -181,14 +217,16 @@ def _logaddexp(a: Optional[torch.Tensor], b: torch.Tensor) -> torch.Tensor:
     return b if a is None else torch.logaddexp(a, b)
 
 
-def _guide_blocks(guide, x, num_samples, key):
-    """Yield ``(latent values, log q)`` for blocks of ``DRAW_BLOCK`` particles, each under its own seed."""
+def _guide_blocks(guide, args, kwargs, plates, num_samples, key):
+    """Yield ``(latent values, log q, where)`` for blocks of ``DRAW_BLOCK`` particles, each under its own seed."""
+    device = next((a.device for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)), None)
     for k, start in enumerate(range(0, num_samples, DRAW_BLOCK)):
         size = min(DRAW_BLOCK, num_samples - start)
-        with seeded(_block_seed(*key, k), x.device):
-            trace = poutine.trace(vectorize(guide, size)).get_trace(x)
-        _refuse_scaled(trace)
-        block = latents(trace), _particles_by_data(log_density(trace, 1.0), size, x)
+        with seeded(_block_seed(*key, k), device):
+            trace = poutine.trace(vectorize(guide, size, plates.particle_dim)).get_trace(*args, **kwargs)
+        where = in_plates(trace, plates)
+        refuse_scaled(where._replace(guide=trace, model=poutine.Trace()))
+        block = latents(trace), log_density(trace, where).expand(size, where.size), where
         del trace  # its distributions hold flow steps' caches: not alive while the next block is drawn
         yield block
 
@@ -198,16 +236,16 @@ def _block_seed(seed: int, start: int, block: int) -> int:
 
 
 def _rechunk(blocks, size: int):
-    """Re-cut a stream of ``(values, log_q)`` particle blocks (dim 0) into pieces of ``size``."""
+    """Re-cut a stream of ``(values, log_q, where)`` particle blocks (dim 0) into pieces of ``size``."""
     held, count = [], 0
     for block in blocks:
         held.append(block)
         count += block[1].shape[0]
         while count >= size:
-            values, log_q = _cat(held)
-            yield {k: v[:size] for k, v in values.items()}, log_q[:size]
+            values, log_q, where = _cat(held)
+            yield {k: v[:size] for k, v in values.items()}, log_q[:size], where
             count -= size
-            held = [({k: v[size:] for k, v in values.items()}, log_q[size:])] if count else []
+            held = [({k: v[size:] for k, v in values.items()}, log_q[size:], where)] if count else []
     if count:
         yield _cat(held)
 
@@ -216,31 +254,15 @@ def _cat(blocks):
     if len(blocks) == 1:
         return blocks[0]
     values = {k: torch.cat([b[0][k] for b in blocks]) for k in blocks[0][0]}
-    return values, torch.cat([b[1] for b in blocks])
+    return values, torch.cat([b[1] for b in blocks]), blocks[0][2]
 
 
-def _log_weights(model, x, values, log_q) -> torch.Tensor:
+def _log_weights(model, args, kwargs, values, log_q, where) -> torch.Tensor:
     """log p(x, z) - log q(z|x) of one chunk, ``(chunk, N)``, the model replayed on the guide's values."""
     size = log_q.shape[0]
-    trace = replay_model(model, values, (x,), {}, size)
-    _refuse_scaled(trace)
-    return _particles_by_data(log_density(trace, 1.0), size, x) - log_q
-
-
-def _particles_by_data(log_p, size: int, x: torch.Tensor) -> torch.Tensor:
-    log_p = torch.as_tensor(log_p, dtype=x.dtype, device=x.device)
-    if log_p.dim() > 2:
-        raise ValueError(f"log-densities have shape {tuple(log_p.shape)}; expected (particles, N): are all "
-                         "sample sites under one data plate at dim -1?")
-    return log_p.expand(size, x.shape[0])
-
-
-def _refuse_scaled(trace) -> None:
-    for site in sample_sites(trace):
-        scale = site["scale"]
-        if (scale != 1.0).any() if isinstance(scale, torch.Tensor) else scale != 1.0:
-            raise ValueError(f"site {site['name']!r} carries a scale ({scale}); log p(x) needs unscaled "
-                             "log-densities (put a KL-weighted or subsampled model in eval mode)")
+    trace = replay_model(model, values, args, kwargs, size, where.particle_dim)
+    refuse_scaled(where._replace(guide=poutine.Trace(), model=trace))
+    return log_density(trace, where).expand(size, where.size) - log_q
 
 
 # ---- everything vaezoo eval reports ----------------------------------------------------------
@@ -273,7 +295,8 @@ def evaluate(vae, x: torch.Tensor, num_samples: int = 5000, batch_size: int = 10
 def _evaluate(vae, x, num_samples, batch_size, chunk_size, seed, progress) -> dict:
     require_arviz()  # its import (seconds) stays out of the timing
     start = time.perf_counter()
-    ll = log_likelihood(vae.model, vae.guide, x, num_samples, batch_size, chunk_size, seed, psis=True,
+    ll = log_likelihood(vae.model, vae.guide, x, num_samples=num_samples, batch_size=batch_size,
+                        chunk_size=chunk_size, seed=seed, psis=True,
                         progress=progress)
     out = {"num_datapoints": x.shape[0], "num_samples": num_samples, "seed": seed, **ll.summary(),
            "log_likelihood_time_s": time.perf_counter() - start}

@@ -57,7 +57,7 @@ class FitConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "estimator_options", freeze_options(self.estimator_options, "estimator_options"))
-        estimators.ESTIMATORS.check(self.estimator, num_particles=self.num_particles, **dict(self.estimator_options))
+        estimators.check(self.estimator, num_particles=self.num_particles, **dict(self.estimator_options))
         positive_int("num_particles", self.num_particles)
         positive_int("batch_size", self.batch_size)
         positive_float("lr", self.lr)

@@ -33,12 +33,16 @@ def hand_log_weight(vae, x, z):
 
 
 @pytest.mark.parametrize("name, cls", [("elbo", Trace_ELBO), ("elbo-kl", TraceMeanField_ELBO)])
-def test_get_builds_vectorized_estimators(name, cls):
+def test_get_builds_vectorized_estimators(name, cls, make_vae, mnist_bin):
     est = estimators.get(name, num_particles=3)
-    assert type(est) is cls
-    assert est.num_particles == 3 and est.vectorize_particles
+    assert isinstance(est, cls)
+    assert est.num_particles == 3 and est.vectorize_particles and est.max_plate_nesting == float("inf")
+    vae, x = make_vae(), mnist_bin[1][:4]
+    state = torch.get_rng_state()
+    est._guess_max_plate_nesting(vae.model, vae.guide, (x,), {})
+    assert torch.equal(torch.get_rng_state(), state)  # the guess drew from a forked RNG
     # Pyro counts the particle plate too: the data plate (dim -1) plus particles (dim -2).
-    assert est.max_plate_nesting == estimators.MAX_PLATE_NESTING + 1 == 2
+    assert est.max_plate_nesting == 2 == estimators.get(name, num_particles=3, max_plate_nesting=1).max_plate_nesting
     assert estimators.get(name).num_particles == 1
 
 
@@ -140,8 +144,8 @@ def test_log_weights_shape_and_definition(make_vae, mnist_bin, k):
 
     log_w = log_weights(vae.model, guide, x, num_particles=k)
     assert log_w.shape == (k, 5)
-    (z,) = draws
-    assert z.shape == (k, 5, vae.latent_dim)
+    first, z = draws  # one unvectorized run finds the plates, then the vectorized one
+    assert first.shape == (5, vae.latent_dim) and z.shape == (k, 5, vae.latent_dim)
     assert torch.allclose(log_w, hand_log_weight(vae, x, z), rtol=1e-10)
 
 
@@ -172,7 +176,7 @@ def test_log_weights_mean_matches_trace_elbo_in_expectation(trained_vae, mnist_b
 def test_log_weights_refuse_scaled_sites(make_vae, mnist_bin):
     vae = make_vae()
     x = mnist_bin[0][:4]
-    with pytest.raises(ValueError, match=r"carries a scale \(0.5\); importance weights need unscaled"):
+    with pytest.raises(ValueError, match=r"carries a scale \(0.5\); log p\(x\) needs unscaled"):
         log_weights(poutine.scale(vae.model, scale=0.5), vae.guide, x)
     with pytest.raises(ValueError, match=r"carries a scale \(3.0\)"):
         log_weights(vae.model, poutine.scale(vae.guide, scale=3.0), x)
@@ -185,10 +189,17 @@ def test_log_weights_bad_num_particles(make_vae, mnist_bin, k):
         log_weights(vae.model, vae.guide, mnist_bin[0][:2], num_particles=k)
 
 
-def test_log_weights_refuse_sites_outside_one_data_plate():
+def test_log_weights_sum_inner_plates_and_refuse_batch_dims_without_a_plate():
     def program(x):
-        with pyro.plate("outer", 2, dim=-3), pyro.plate("data", x.shape[0], dim=-1):
+        with pyro.plate("data", x.shape[0], dim=-3), pyro.plate("inner", 5, dim=-1):
             pyro.sample("z", pyro.distributions.Normal(0.0, 1.0))
 
-    with pytest.raises(ValueError, match=r"log-weights have shape \(2, 4, 3\); expected \(num_particles, N\)"):
-        log_weights(program, program, torch.zeros(3), num_particles=4)
+    log_w = log_weights(program, program, torch.zeros(3), num_particles=4)
+    assert log_w.shape == (4, 3) and torch.equal(log_w, torch.zeros(4, 3))  # q = p: every weight is 1
+
+    def undeclared(x):
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("z", pyro.distributions.Normal(torch.zeros(2, 1, x.shape[0]), 1.0))
+
+    with pyro.validation_enabled(False), pytest.raises(ValueError, match="more batch dims than the plates"):
+        log_weights(undeclared, undeclared, torch.zeros(3), num_particles=4, max_plate_nesting=1)

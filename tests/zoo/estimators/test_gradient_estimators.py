@@ -56,14 +56,16 @@ def z_scores(stats, reference_mean, reference_var=None):
 def test_path_gradients_vanish_at_the_exact_posterior(name, options, lg, x):
     """log w = log p(x) for every z: the path terms are exactly zero on every draw [Roeder et al.]."""
     lg.set_exact_posterior()
-    stats = gradient_stats(lg.model, lg.guide, x, name, num_draws=5, seed=0, num_particles=4, **options)
+    stats = gradient_stats(lg.model, lg.guide, x, estimator=name, num_draws=5, seed=0,
+                           estimator_options=dict(num_particles=4, **options))
     assert stats["guide"].mean.abs().max() < 1e-10 and stats["guide"].var.max() < 1e-20
 
 
 @pytest.mark.parametrize("name", ["elbo", "iwae"])
 def test_ordinary_gradients_do_not_vanish_at_the_exact_posterior(name, lg, x):
     lg.set_exact_posterior()
-    stats = gradient_stats(lg.model, lg.guide, x, name, num_draws=5, seed=0, num_particles=4)
+    stats = gradient_stats(lg.model, lg.guide, x, estimator=name, num_draws=5, seed=0,
+                           estimator_options=dict(num_particles=4))
     assert stats["guide"].var.max() > 1e-3
 
 
@@ -78,7 +80,8 @@ SLOW = pytest.mark.slow  # thousands of draws each: the K = 3 cases run in the s
 def test_elbo_gradients_match_the_analytic_gradient(name, k, lg, x):
     exact = torch.autograd.grad(-analytic_elbo(lg, x), [lg.A, lg.c, lg.L_raw])
     exact = torch.cat([g.reshape(-1) for g in exact])
-    stats = gradient_stats(lg.model, lg.guide, x, name, num_draws=1000, seed=1, num_particles=k)["guide"]
+    stats = gradient_stats(lg.model, lg.guide, x, estimator=name, num_draws=1000, seed=1,
+                           estimator_options=dict(num_particles=k))["guide"]
     assert stats.names == ["A", "c", "L_raw"]
     assert z_scores(stats, exact).max() < 4.5  # 15 components: P(max |N(0,1)| > 4.5) < 1e-4
 
@@ -87,9 +90,12 @@ def test_elbo_gradients_match_the_analytic_gradient(name, k, lg, x):
 def test_dreg_is_unbiased_for_the_iwae_gradient_and_stl_is_not(lg, x):
     """Tucker et al. 2018: DReG has the IWAE gradient's expectation; STL on L_K does not."""
     n, k = 1000, 10
-    iwae = gradient_stats(lg.model, lg.guide, x, "iwae", num_draws=n, seed=1, num_particles=k)["guide"]
-    dreg = gradient_stats(lg.model, lg.guide, x, "iwae-dreg", num_draws=n, seed=2, num_particles=k)["guide"]
-    stl = gradient_stats(lg.model, lg.guide, x, "iwae-stl", num_draws=n, seed=2, num_particles=k)["guide"]
+    iwae = gradient_stats(lg.model, lg.guide, x, estimator="iwae", num_draws=n, seed=1,
+                          estimator_options=dict(num_particles=k))["guide"]
+    dreg = gradient_stats(lg.model, lg.guide, x, estimator="iwae-dreg", num_draws=n, seed=2,
+                          estimator_options=dict(num_particles=k))["guide"]
+    stl = gradient_stats(lg.model, lg.guide, x, estimator="iwae-stl", num_draws=n, seed=2,
+                         estimator_options=dict(num_particles=k))["guide"]
     assert z_scores(dreg, iwae.mean, iwae.var / n).max() < 4.5
     assert z_scores(stl, iwae.mean, iwae.var / n).max() > 20
     # ... and both path estimators have a smaller variance than the ordinary one
@@ -110,15 +116,18 @@ def test_model_gradients_are_the_ordinary_ones(lg, x):
 
 
 def test_score_function_has_a_larger_variance_than_reparameterization(lg, x):
-    score = gradient_stats(lg.model, lg.guide, x, "score", num_draws=400, seed=0, num_particles=2)["guide"]
-    reparam = gradient_stats(lg.model, lg.guide, x, "elbo", num_draws=400, seed=0, num_particles=2)["guide"]
+    score = gradient_stats(lg.model, lg.guide, x, estimator="score", num_draws=400, seed=0,
+                           estimator_options=dict(num_particles=2))["guide"]
+    reparam = gradient_stats(lg.model, lg.guide, x, estimator="elbo", num_draws=400, seed=0,
+                             estimator_options=dict(num_particles=2))["guide"]
     assert score.var.mean() > 2 * reparam.var.mean()
 
 
 def test_baseline_reduces_the_score_function_variance(lg, x):
-    loo = gradient_stats(lg.model, lg.guide, x, "score", num_draws=400, seed=0, num_particles=4)["guide"]
-    none = gradient_stats(lg.model, lg.guide, x, "score", num_draws=400, seed=0, num_particles=4,
-                          baseline="none")["guide"]
+    loo = gradient_stats(lg.model, lg.guide, x, estimator="score", num_draws=400, seed=0,
+                         estimator_options=dict(num_particles=4))["guide"]
+    none = gradient_stats(lg.model, lg.guide, x, estimator="score", num_draws=400, seed=0,
+                          estimator_options=dict(num_particles=4, baseline="none"))["guide"]
     assert loo.var.mean() < none.var.mean() / 2
 
 
@@ -127,7 +136,8 @@ def test_iwae_guide_snr_falls_with_k_and_dreg_does_not(lg):
     """Rainforth et al. 2018, Theorem 1: the IWAE guide gradient's SNR is O(1/sqrt(K));
     DReG's is not [Tucker et al. 2018]."""
     x = lg.sample_data(1, seed=2)
-    snr = {(name, k): gradient_stats(lg.model, lg.guide, x, name, num_draws=300, seed=0, num_particles=k)["guide"].snr
+    snr = {(name, k): gradient_stats(lg.model, lg.guide, x, estimator=name, num_draws=300, seed=0,
+                                     estimator_options=dict(num_particles=k))["guide"].snr
            for name in ("iwae", "iwae-dreg") for k in (1, 100)}
     assert snr["iwae", 100] < snr["iwae", 1] / 2
     assert snr["iwae-dreg", 100] > 4 * snr["iwae", 100]
@@ -174,7 +184,7 @@ def test_path_gradients_through_a_dependent_guide_vanish_at_the_exact_posterior(
     log_px = dist.Normal(torch.zeros((), dtype=torch.float64), math.sqrt(2 + chain.s**2)).log_prob(x)
     est = estimators.get(name, num_particles=5)
     assert torch.allclose(est.per_datapoint(chain.model, chain.guide, x), log_px, rtol=1e-10)
-    stats = gradient_stats(chain.model, chain.guide, x, est, num_draws=4, seed=0)["guide"]
+    stats = gradient_stats(chain.model, chain.guide, x, estimator=est, num_draws=4, seed=0)["guide"]
     assert stats.mean.abs().max() < 1e-10
 
 
@@ -182,8 +192,10 @@ def test_path_gradients_through_a_dependent_guide_vanish_at_the_exact_posterior(
 def test_dreg_through_a_dependent_guide_is_unbiased():
     chain, x = Chain(), torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64)
     n = 1000
-    iwae = gradient_stats(chain.model, chain.guide, x, "iwae", num_draws=n, seed=1, num_particles=5)["guide"]
-    dreg = gradient_stats(chain.model, chain.guide, x, "iwae-dreg", num_draws=n, seed=2, num_particles=5)["guide"]
+    iwae = gradient_stats(chain.model, chain.guide, x, estimator="iwae", num_draws=n, seed=1,
+                          estimator_options=dict(num_particles=5))["guide"]
+    dreg = gradient_stats(chain.model, chain.guide, x, estimator="iwae-dreg", num_draws=n, seed=2,
+                          estimator_options=dict(num_particles=5))["guide"]
     assert z_scores(dreg, iwae.mean, iwae.var / n).max() < 4.5
 
 
@@ -222,7 +234,8 @@ class Coin(nn.Module):
 def test_score_function_is_unbiased_on_a_discrete_latent():
     coin, x = Coin(), torch.tensor([0.5, -1.0, 1.5, 0.1], dtype=torch.float64)
     exact = torch.autograd.grad(-coin.exact_elbo(x), coin.q)[0]
-    stats = gradient_stats(coin.model, coin.guide, x, "score", num_draws=1500, seed=0, num_particles=2)["guide"]
+    stats = gradient_stats(coin.model, coin.guide, x, estimator="score", num_draws=1500, seed=0,
+                           estimator_options=dict(num_particles=2))["guide"]
     assert z_scores(stats, exact).max() < 4
 
 

@@ -244,7 +244,7 @@ def test_sites_outside_the_data_plate_are_refused(lg, x):
         pyro.sample("global", pyro.distributions.Normal(0.0, 1.0))
         lg.guide(x)
 
-    with pytest.raises(ValueError, match="site 'global' is not under a data plate"):
+    with pytest.raises(ValueError, match="model site 'global' is outside the data plate 'data': a global latent"):
         estimators.get("iwae", num_particles=2).loss(model, guide, x)
 
 

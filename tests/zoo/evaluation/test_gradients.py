@@ -25,7 +25,8 @@ def test_vae_groups_are_decoder_and_encoder(make_vae, mnist_bin):
 def test_statistics_are_those_of_the_draws(lg):
     """Same seed: the reported mean/variance/SNR are those of gradients computed by hand."""
     x = lg.sample_data(3, seed=1)
-    stats = gradient_stats(lg.model, lg.guide, x, "iwae", num_draws=20, seed=4, num_particles=3)
+    stats = gradient_stats(lg.model, lg.guide, x, estimator="iwae", num_draws=20, seed=4,
+                           estimator_options=dict(num_particles=3))
     torch.manual_seed(4)
     est = estimators.get("iwae", num_particles=3)
     params = [lg.W, lg.b, lg.A, lg.c, lg.L_raw]
@@ -43,12 +44,13 @@ def test_statistics_are_those_of_the_draws(lg):
 
 def test_same_seed_same_numbers(lg):
     x = lg.sample_data(3, seed=1)
-    a = gradient_stats(lg.model, lg.guide, x, "score", num_draws=5, seed=0, num_particles=2)
-    b = gradient_stats(lg.model, lg.guide, x, estimators.get("score", num_particles=2), num_draws=5, seed=0)
+    a = gradient_stats(lg.model, lg.guide, x, estimator="score", num_draws=5, seed=0,
+                       estimator_options=dict(num_particles=2))
+    b = gradient_stats(lg.model, lg.guide, x, estimator=estimators.get("score", num_particles=2), num_draws=5, seed=0)
     assert torch.equal(a["guide"].mean, b["guide"].mean) and a["guide"].as_dict() == b["guide"].as_dict()
 
 
 @pytest.mark.parametrize("n", [0, 1])
 def test_needs_two_draws(lg, n):
     with pytest.raises(ValueError, match="num_draws must be"):
-        gradient_stats(lg.model, lg.guide, lg.sample_data(2), "elbo", num_draws=n)
+        gradient_stats(lg.model, lg.guide, lg.sample_data(2), estimator="elbo", num_draws=n)
