@@ -28,7 +28,7 @@ from zoo.cli.parsing import add_command, plain
 
 SUITES = {"estimators": "benchmarks.suites.estimators", "guides": "benchmarks.suites.guides",
           "gmm": "benchmarks.suites.gmm", "overhead": "benchmarks.suites.overhead", "paper": "benchmarks.suites.paper",
-          "ddp": "benchmarks.suites.ddp"}
+          "ddp": "benchmarks.suites.ddp", "hierarchy": "benchmarks.suites.hierarchy"}
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class BenchOptions:
 
 def add_parser(sub) -> None:
     add_command(sub, "bench", BenchOptions, cmd_bench, help="run a benchmark suite: estimators, guides, gmm, "
-                                                           "overhead, paper, ddp", description=__doc__)
+                                                           "overhead, paper, ddp, hierarchy", description=__doc__)
 
 
 def suite_module(name: str):

@@ -16,7 +16,8 @@ from typing import List
 
 from zoo._utils.io import write_text
 
-ORDER = ("estimators", "guides", "overhead", "gmm", "paper", "ddp")  # every suite of benchmarks.bench.SUITES
+# every suite of benchmarks.bench.SUITES
+ORDER = ("estimators", "guides", "overhead", "gmm", "paper", "hierarchy", "ddp")
 PROFILES = ("quick", "standard", "paper")
 INDEX = "index.md"
 

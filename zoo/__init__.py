@@ -11,6 +11,7 @@ from zoo.estimators import list_estimators
 from zoo.evaluation import log_likelihood
 from zoo.gmm import GaussianMixtureEM
 from zoo.models import (
+    HVAE,
     VAE,
     ConvVAE,
     ConvVAEConfig,
@@ -39,6 +40,7 @@ __all__ = [
     "TrainingDiverged",
     "GaussianMixtureEM",
     "LinearGaussian",
+    "HVAE",
     "LinearGaussianChain",
     "GaussianToy",
     "build",

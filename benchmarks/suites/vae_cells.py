@@ -62,16 +62,21 @@ def splits(config: dict, context) -> Tuple[torch.Tensor, torch.Tensor]:
 
 
 def build(config: dict, data_shape) -> torch.nn.Module:
-    """The cell's VAE, its initial weights drawn under the cell's seed."""
+    """The cell's model (``arch``: ``vae``, or ``hvae`` with ``latent_dims``, ``layer_hidden`` and
+    ``depth``; ``guide``, ``prior``), its initial weights drawn under the cell's seed."""
     import pyro
 
     import zoo
 
     pyro.clear_param_store()
     torch.manual_seed(config["seed"])
-    vae = zoo.build("vae", data_shape=tuple(data_shape), latent_dim=config["latent_dim"],
-                    hidden=tuple(config["hidden"]), activation=config.get("activation", "tanh"),
-                    guide=config.get("guide", "diagonal"))
+    common = dict(data_shape=tuple(data_shape), activation=config.get("activation", "tanh"),
+                  guide=config.get("guide", "diagonal"), prior=config.get("prior", "standard"))
+    if config.get("arch", "vae") == "hvae":  # two stochastic layers: sizes per layer
+        vae = zoo.build("hvae", latent_dims=tuple(config["latent_dims"]), hidden=tuple(config["layer_hidden"]),
+                        depth=config["depth"], **common)
+    else:
+        vae = zoo.build("vae", latent_dim=config["latent_dim"], hidden=tuple(config["hidden"]), **common)
     return vae.to(config["device"])
 
 
@@ -127,10 +132,11 @@ def evaluate(vae, test_x, config: dict, psis: bool = False) -> dict:
         ll = log_likelihood(vae.model, vae.guide, test_x[ll_subset(len(test_x), config["ll_size"])],
                             num_samples=config["num_samples"], seed=config["seed"], psis=psis).summary()
         with seeded(config["seed"], test_x.device):  # flows' posterior means are Monte Carlo
-            au = active_units(vae.encode, test_x)
+            layers = [active_units(encode, test_x) for encode in getattr(vae, "layer_encoders", lambda: [vae.encode])()]
+        au = sum(layers)
     out = {"test_neg_elbo": -ev["elbo"], "test_kl": ev.get("kl"), "test_neg_ll": -ll["log_likelihood"],
            "test_neg_ll_stderr": ll["log_likelihood_stderr"], "ll_points": min(config["ll_size"], len(test_x)),
-           "gap": ll["posterior_gap"], "ess_mean": ll["ess_mean"], "active_units": au,
+           "gap": ll["posterior_gap"], "ess_mean": ll["ess_mean"], "active_units": au, "active_units_per_layer": layers,
            "eval_time_s": time.perf_counter() - start}
     return out | {k: v for k, v in ll.items() if k.startswith("khat")}
 

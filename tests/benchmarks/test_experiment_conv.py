@@ -44,4 +44,4 @@ def test_train_command_builds_conv_vae_and_sample_redraws(tmp_path):
 
 def test_train_command_refuses_conv_options_for_mlp_models(tmp_path, capsys):
     assert main(["train", "--model", "vae", "--beta", "2", "--out", str(tmp_path / "a"), *TINY[:8]]) == 2
-    assert "--beta apply to --model conv-vae" in capsys.readouterr().err
+    assert "--beta applies to --model conv-vae, not 'vae'" in capsys.readouterr().err

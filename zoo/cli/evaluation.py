@@ -41,7 +41,7 @@ def add_parser(sub) -> None:
 
 def run(opts: EvalOptions) -> int:
     from zoo._utils.devices import check_device, set_threads
-    from zoo.evaluation.likelihood import evaluate
+    from zoo.evaluation.report import evaluate
     from zoo.training import EVAL, Run, load
 
     device = check_device(opts.device)
@@ -79,7 +79,10 @@ def _print_eval(r: dict) -> None:
           f"{100 * r['khat_frac_above_0.7']:.1f}% above 0.7")
     mi = "n/a (" + r.get("mutual_information_note", "") + ")" if r["mutual_information"] is None else \
         f"{r['mutual_information']:.2f} nats (at most log N = {r['mutual_information_max']:.2f})"
-    print(f"KL {_fmt(r['kl'])}, active units {r['active_units']}/{r['latent_dim']}, mutual information I(x; z) {mi}")
+    active = f"{r['active_units']}/{r['latent_dim']}"
+    if "active_units_per_layer" in r:  # z1 + z2 + ...
+        active += " (" + " + ".join(f"{a}/{d}" for a, d in zip(r["active_units_per_layer"], r["latent_dims"])) + ")"
+    print(f"KL {_fmt(r['kl'])}, active units {active}, mutual information I(x; z) {mi}")
     print(f"time {r['log_likelihood_time_s']:.1f} s for log p(x) ({1000 * r['log_likelihood_time_s'] / n:.1f} ms per "
           f"point), {r['diagnostics_time_s']:.1f} s diagnostics; peak RSS {r['peak_rss_mb']:.0f} MB"
           + (f", peak GPU memory {r['peak_gpu_memory_mb']:.0f} MB" if "peak_gpu_memory_mb" in r else ""))

@@ -20,18 +20,24 @@ from zoo.cli.options import PositiveFloat, PositiveInt, option
 from zoo.cli.parsing import add_command
 from zoo.cli.runs import figure_inputs, write_figures
 from zoo.data.spec import DataSpec
-from zoo.models import VAEConfig, list_models
+from zoo.models import HVAEConfig, VAEConfig, list_models
 from zoo.models.conv_vae import ConvVAEConfig
 from zoo.training import FitConfig, Run, distributed, fit
 from zoo.training.loggers import LOGGERS
 from zoo.training.optim import OPTIMIZERS
 
 BINARIZE = ("auto", "none", "static", "threshold", "dynamic")
-CONV_ONLY = ("channels", "decoder_output", "beta")
+ONLY = {("conv-vae",): ("channels", "decoder_output", "beta"), ("hvae",): ("latent_dims", "depth"),
+        ("vae", "hvae"): ("prior",)}  # flags that apply to these models alone
+NOT = {"conv-vae": {"hidden": "channels"}, "hvae": {"latent_dim": "latent_dims"}}  # flags these models do not take
 
 
 def _default(config, name: str):
     return next(f.default for f in dataclasses.fields(config) if f.name == name)
+
+
+def _sizes(config, name: str) -> str:
+    return " ".join(map(str, _default(config, name)))
 
 
 @dataclass(frozen=True)
@@ -51,9 +57,18 @@ class TrainOptions:
     likelihood_scale: Optional[PositiveFloat] = option(None, "the fixed scale of the gaussian likelihood")
     guide: Optional[str] = option(None, f"{_default(VAEConfig, 'guide')} (default), full-rank, planar:K, radial:K, "
                                         "iaf:K, sylvester:K, nsf:K; ae: delta")
-    latent_dim: PositiveInt = option(_default(VAEConfig, "latent_dim"), "the dimension of z")
-    hidden: Tuple[PositiveInt, ...] = option(_default(VAEConfig, "hidden"), "hidden layer sizes: --hidden 200 200")
+    latent_dim: Optional[PositiveInt] = option(
+        None, f"the dimension of z (default {_default(VAEConfig, 'latent_dim')}; hvae: --latent-dims)")
+    hidden: Optional[Tuple[PositiveInt, ...]] = option(
+        None, f"hidden layer sizes (default {_sizes(VAEConfig, 'hidden')}); hvae: one width per latent layer "
+              f"(default {_sizes(HVAEConfig, 'hidden')})")
     activation: str = option(_default(VAEConfig, "activation"), "the hidden activation")
+    latent_dims: Optional[Tuple[PositiveInt, ...]] = option(
+        None, f"hvae: the sizes of z1 ... zL, bottom first (default {_sizes(HVAEConfig, 'latent_dims')})")
+    depth: Optional[PositiveInt] = option(
+        None, f"hvae: deterministic layers per latent layer (default {_default(HVAEConfig, 'depth')})")
+    prior: Optional[str] = option(None, "vae, hvae: p(z) of the (top) latent layer: standard (default), mog:K, "
+                                        "vamp:K (the VampPrior at K pseudo-inputs)")
     channels: Optional[Tuple[PositiveInt, ...]] = option(
         None, f"conv-vae: encoder conv channels (default {' '.join(map(str, _default(ConvVAEConfig, 'channels')))})")
     decoder_output: Optional[Literal["linear", "tanh"]] = option(
@@ -135,16 +150,24 @@ def _binarize(opts: TrainOptions, train) -> str:
 
 
 def _model_options(opts: TrainOptions, data_shape) -> dict:
-    """``zoo.build``'s keyword arguments: the conv-vae flags given, else the MLP sizes."""
-    options = {"data_shape": data_shape, "latent_dim": opts.latent_dim, "likelihood": opts.likelihood}
-    if opts.guide is not None:
-        options["guide"] = opts.guide
+    """``zoo.build``'s keyword arguments from the flags given; a flag another model takes is refused."""
+    given = {f.name for f in dataclasses.fields(opts) if f.default is None and getattr(opts, f.name) is not None}
+    flag = lambda k: "--" + k.replace("_", "-")  # noqa: E731
+    refused = [f"{flag(k)} does not apply to --model {opts.model} (it takes {flag(NOT[opts.model][k])})"
+               for k in NOT.get(opts.model, {}) if k in given]
+    refused += [f"{flag(k)} applies to --model {' or '.join(models)}, not {opts.model!r}"
+                for models, keys in ONLY.items() for k in keys if k in given and opts.model not in models]
+    if refused:
+        raise ValueError("; ".join(refused))
+    options = {"data_shape": data_shape, "likelihood": opts.likelihood}
     if opts.likelihood_scale is not None:
         options["likelihood_options"] = {"scale": opts.likelihood_scale}
-    conv = {k: getattr(opts, k) for k in CONV_ONLY if getattr(opts, k) is not None}
-    if opts.model == "conv-vae":
-        return {**options, **conv}
-    if conv:
-        flags = ", ".join("--" + k.replace("_", "-") for k in conv)
-        raise ValueError(f"{flags} apply to --model conv-vae, not {opts.model!r}")
-    return {**options, "hidden": tuple(opts.hidden), "activation": opts.activation}
+    keys = {"guide", "channels", "decoder_output", "beta", "hidden", "latent_dims", "depth", "prior"} & given
+    for k in sorted(keys):
+        v = getattr(opts, k)
+        options[k] = tuple(v) if isinstance(v, (list, tuple)) else v
+    if opts.model != "hvae":
+        options["latent_dim"] = opts.latent_dim or _default(VAEConfig, "latent_dim")
+    if opts.model not in ("conv-vae",):
+        options["activation"] = opts.activation
+    return options

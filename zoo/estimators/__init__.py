@@ -29,6 +29,7 @@ import inspect
 import logging
 from typing import List, Optional
 
+import torch
 from pyro.infer import ELBO, Trace_ELBO, TraceMeanField_ELBO
 
 from zoo._utils.checks import positive_int
@@ -205,9 +206,27 @@ def check(name: str, **options) -> None:
     ESTIMATORS.check(name, **{k: v for k, v in options.items() if k not in PLATE_OPTIONS + ("data_shape",)})
 
 
+def validate(estimator: ELBO, model, guide, *args, **kwargs) -> None:
+    """Refuse, before any training, a model/guide pair the estimator cannot handle, in one line: the
+    sites and plates (``weights.find_plates``: a guide missing a site, a global latent, a plate that
+    does not match the data) for the log-weight estimators, closed-form KLs and the sites' order for
+    ``elbo-kl``. One run of model and guide on ``args``, drawing from a forked RNG."""
+    if isinstance(estimator, LogWeightELBO):
+        estimator.plates(model, guide, args, kwargs)
+    elif isinstance(estimator, TraceMeanFieldELBO) and not estimator.checked:
+        from pyro import poutine
+
+        with isolated_rng(args, kwargs), torch.no_grad():
+            guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
+            model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
+        check_closed_form_kl(model_trace, guide_trace)
+        estimator.checked = True
+
+
 def list_estimators() -> List[str]:
     return ESTIMATORS.names()
 
 
 __all__ = ["CIWAE", "ESTIMATORS", "IWAE", "PLATE_OPTIONS", "LogWeightELBO", "MIWAE", "MonteCarloELBO", "RenyiBound",
-           "ScoreFunctionELBO", "TraceELBO", "TraceMeanFieldELBO", "check", "get", "list_estimators", "log_weights"]
+           "ScoreFunctionELBO", "TraceELBO", "TraceMeanFieldELBO", "check", "get", "list_estimators", "log_weights",
+           "validate"]

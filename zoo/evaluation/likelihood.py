@@ -1,5 +1,5 @@
-r"""Evaluation of trained models: ELBO and KL, the importance-sampled log-likelihood, and
-``evaluate``, which gathers every number ``vaezoo eval`` writes to ``eval.json``.
+r"""Bounds of trained models: ELBO and KL, and the importance-sampled log-likelihood
+(``zoo.evaluation.report.evaluate`` gathers them with the diagnostics into ``eval.json``).
 
     ELBO(x)   = E_q[log p(x, z) - log q(z|x)]            (``elbo_and_kl``, ``num_particles`` draws)
     KL(x)     = KL(q(z|x) || p(z))                       (closed form where registered)
@@ -20,12 +20,10 @@ References:
         arXiv:1802.02538
 """
 import math
-import time
 from dataclasses import dataclass
 from typing import Dict, Optional
 
 import numpy as np
-import pyro
 import torch
 from pyro import poutine
 from tqdm.auto import tqdm
@@ -43,17 +41,7 @@ from zoo.estimators.weights import (
     replay_model,
     vectorize,
 )
-from zoo.evaluation.diagnostics import (  # noqa: F401  (re-exported)
-    ACTIVE_THRESHOLD,
-    active_units,
-    average_kl,
-    khat_summary,
-    mutual_information,
-    psis_khat,
-    require_arviz,
-    unit_activity,
-)
-from zoo.evaluation.gradients import gradient_stats  # noqa: F401  (re-exported: zoo.evaluation.likelihood.gradient_stats)
+from zoo.evaluation.diagnostics import khat_summary, psis_khat
 from zoo.evaluation.latent import batches
 
 DRAW_BLOCK = 100  # particles per guide call; block k of a batch is drawn under its own seed
@@ -266,62 +254,3 @@ def _log_weights(model, args, kwargs, values, log_q, where) -> torch.Tensor:
 
 
 # ---- everything vaezoo eval reports ----------------------------------------------------------
-
-
-def evaluate(vae, x: torch.Tensor, num_samples: int = 5000, batch_size: int = 100, chunk_size: int = 20,
-             seed: int = 0, progress: bool = True) -> dict:
-    """Log-likelihood (with standard error, ESS, PSIS k-hat), KL, active units and mutual
-    information of a VAE on data ``x``: the content of ``eval.json``.
-
-    Returns:
-        A JSON-ready dict: the :meth:`LogLikelihood.summary` keys, ``kl`` (``None`` where
-        undefined), ``active_units``, ``active_threshold``, ``unit_activity`` (per dimension),
-        ``latent_dim``, ``mutual_information`` (``None`` with ``mutual_information_note`` where q
-        cannot score other datapoints' codes), ``num_datapoints``, ``num_samples``, ``seed``,
-        timings in seconds, and ``per_datapoint`` lists (``log_likelihood``, ``stderr``, ``ess``,
-        ``elbo``, ``khat``; non-finite values as ``None``).
-    """
-    from zoo.models.autoencoder import Autoencoder
-
-    if isinstance(vae, Autoencoder):
-        raise ValueError("the autoencoder has a flat improper prior, so p(x) is not normalized: there is no "
-                         "log-likelihood to estimate; evaluate a VAE")
-    with pyro.validation_enabled(True):
-        vae.check_input(x)
-    with evaluating(vae), pyro.validation_enabled(False):  # x is checked once above
-        return _evaluate(vae, x, num_samples, batch_size, chunk_size, seed, progress)
-
-
-def _evaluate(vae, x, num_samples, batch_size, chunk_size, seed, progress) -> dict:
-    require_arviz()  # its import (seconds) stays out of the timing
-    start = time.perf_counter()
-    ll = log_likelihood(vae.model, vae.guide, x, num_samples=num_samples, batch_size=batch_size,
-                        chunk_size=chunk_size, seed=seed, psis=True,
-                        progress=progress)
-    out = {"num_datapoints": x.shape[0], "num_samples": num_samples, "seed": seed, **ll.summary(),
-           "log_likelihood_time_s": time.perf_counter() - start}
-    start = time.perf_counter()
-    with seeded(seed, x.device):  # flows draw for E_q[z] and a Monte Carlo KL; MI draws one code per point
-        activity = unit_activity(vae.encode, x)
-        out.update(_mutual_information(vae, x), kl=average_kl(vae.kl, x))
-    out.update(latent_dim=vae.latent_dim, active_threshold=ACTIVE_THRESHOLD,
-               active_units=int((activity > ACTIVE_THRESHOLD).sum()), unit_activity=activity.tolist(),
-               diagnostics_time_s=time.perf_counter() - start)
-    out["per_datapoint"] = {name: _json_list(t) for name, t in (
-        ("log_likelihood", ll.log_px), ("stderr", ll.stderr), ("ess", ll.ess), ("elbo", ll.elbo), ("khat", ll.khat))}
-    return {k: _json_value(v) for k, v in out.items()}
-
-
-def _mutual_information(vae, x) -> dict:
-    try:
-        return {"mutual_information": mutual_information(vae.encode, x), "mutual_information_max": math.log(len(x))}
-    except NotImplementedError as e:
-        return {"mutual_information": None, "mutual_information_note": str(e).split(":")[0]}
-
-
-def _json_value(v):
-    return None if isinstance(v, float) and not math.isfinite(v) else v
-
-
-def _json_list(t: torch.Tensor) -> list:
-    return [round(v, 6) if math.isfinite(v) else None for v in t.double().tolist()]

@@ -3,11 +3,12 @@ from zoo.models.autoencoder import Autoencoder
 from zoo.models.conv_vae import ConvVAE, ConvVAEConfig
 from zoo.models.factory import MODELS, VAEConfig, build, list_models
 from zoo.models.gaussian_toy import GaussianToy
+from zoo.models.hvae import HVAE, HVAEConfig
 from zoo.models.linear_chain import LinearGaussianChain
 from zoo.models.linear_gaussian import LinearGaussian
 from zoo.models.seq_vae import KLWarmup, SeqVAE, SeqVAEConfig
 from zoo.models.vae import DATA_PLATE, LATENT, OBSERVED, VAE
 
-__all__ = ["Autoencoder", "ConvVAE", "ConvVAEConfig", "DATA_PLATE", "GaussianToy", "KLWarmup", "LATENT",
-           "LinearGaussian", "LinearGaussianChain", "MODELS", "OBSERVED", "SeqVAE", "SeqVAEConfig", "VAE",
-           "VAEConfig", "build", "list_models"]
+__all__ = ["Autoencoder", "ConvVAE", "ConvVAEConfig", "DATA_PLATE", "GaussianToy", "HVAE", "HVAEConfig",
+           "KLWarmup", "LATENT", "LinearGaussian", "LinearGaussianChain", "MODELS", "OBSERVED", "SeqVAE",
+           "SeqVAEConfig", "VAE", "VAEConfig", "build", "list_models"]

@@ -13,6 +13,8 @@ from zoo._utils.registry import Registry
 from zoo.likelihoods import build_likelihood
 from zoo.models.autoencoder import POINT_MASS, Autoencoder
 from zoo.models.conv_vae import ConvVAE, ConvVAEConfig
+from zoo.models.hvae import HVAEConfig, build_hvae
+from zoo.models.priors import build_prior, check_prior
 from zoo.models.seq_vae import SeqVAEConfig, build_seq_vae
 from zoo.models.vae import VAE
 from zoo.nets.conv import ConvDecoder, ConvEncoder
@@ -36,6 +38,7 @@ class VAEConfig:
         guide: guide name (``guides``).
         likelihood_options: the likelihood's options, e.g. ``{"scale": 0.1}`` for ``gaussian``;
             a dict or pairs, stored as a sorted tuple of ``(name, value)`` pairs.
+        prior: p(z): ``standard``, ``mog:K`` or ``vamp:K`` (``zoo.models.priors``).
     """
 
     data_shape: Tuple[int, ...] = (1, 28, 28)
@@ -46,6 +49,7 @@ class VAEConfig:
     likelihood: str = "bernoulli"
     guide: str = "diagonal"
     likelihood_options: Tuple[Tuple[str, Any], ...] = ()
+    prior: str = "standard"
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -59,6 +63,7 @@ class VAEConfig:
         set_("likelihood_options", freeze_options(self.likelihood_options))
         build_likelihood(self.likelihood, self.data_shape, **dict(self.likelihood_options))
         parse_guide(self.guide)
+        check_prior(self.prior, self.guide)
 
 
 def _takes(config):
@@ -78,8 +83,9 @@ def build_vae(**kwargs) -> VAE:
     cfg = VAEConfig(**kwargs)
     likelihood, encoder, decoder = _networks(cfg)
     head = build_guide(cfg.guide, encoder.out_features, cfg.latent_dim)
+    prior = build_prior(cfg.prior, cfg.latent_dim, cfg.data_shape, unit_interval=cfg.likelihood == "bernoulli")
     config = {"model": "vae", **dataclasses.asdict(cfg)}
-    return VAE(encoder, head, decoder, likelihood, cfg.latent_dim, config=config)
+    return VAE(encoder, head, decoder, likelihood, cfg.latent_dim, config=config, prior=prior)
 
 
 def _networks(cfg: VAEConfig):
@@ -116,11 +122,16 @@ def build_ae(guide: str = POINT_MASS, **kwargs) -> Autoencoder:
             "(use model 'vae' for a distributional guide)"
         )
     cfg = VAEConfig(**kwargs)
+    if cfg.prior != "standard":
+        raise ValueError(f"the ae model's prior is flat and fixed; got prior={cfg.prior!r} (use model 'vae' for a "
+                         "learned prior)")
     likelihood, encoder, decoder = _networks(cfg)
     config = {**dataclasses.asdict(cfg), "model": "ae", "guide": POINT_MASS}
     return Autoencoder(encoder, decoder, likelihood, cfg.latent_dim, config=config)
 
 
+# zoo.models.hvae: two (or more) stochastic layers
+MODELS.register("hvae")(_takes(HVAEConfig)(build_hvae))
 # zoo.models.seq_vae: GRU encoder and decoder for sequences
 MODELS.register("seq-vae")(_takes(SeqVAEConfig)(build_seq_vae))
 

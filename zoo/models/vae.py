@@ -24,8 +24,8 @@ from torch import nn
 
 from zoo._utils.checks import positive_float, positive_int
 from zoo._utils.params import expose
-from zoo.distributions import StandardNormal
 from zoo.likelihoods import Likelihood
+from zoo.models.priors import Prior, StandardPrior
 
 LATENT = "z"
 OBSERVED = "x"
@@ -42,6 +42,7 @@ class VAE(nn.Module):
         likelihood: turns decoder outputs into p(x|z).
         latent_dim: dimension of z.
         config: the arguments ``zoo.build`` was called with (kept for ``zoo.load``).
+        prior: p(z), a :class:`~zoo.models.priors.Prior` (default: the standard normal).
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class VAE(nn.Module):
         likelihood: Likelihood,
         latent_dim: int,
         config: Optional[dict] = None,
+        prior: Optional[Prior] = None,
     ):
         super().__init__()
         self.encoder = encoder
@@ -63,6 +65,7 @@ class VAE(nn.Module):
         self.config = dict(config or {})
         self._kl_weight = 1.0
         self.register_buffer("_zero", torch.zeros(()), persistent=False)
+        self.latent_prior = prior if prior is not None else StandardPrior(latent_dim)
 
     # ---- Pyro model / guide ----------------------------------------------------------
 
@@ -91,7 +94,7 @@ class VAE(nn.Module):
     def model(self, x: torch.Tensor) -> torch.Tensor:
         # p(x|z) p(z)^beta  (beta = kl_weight, in training mode only)
         self.check_input(x)
-        self._register("decoder")
+        self._register("decoder", "latent_prior")
         with pyro.plate(DATA_PLATE, x.shape[0]):
             with self._latent_scale():
                 z = pyro.sample(LATENT, self.prior())
@@ -115,8 +118,8 @@ class VAE(nn.Module):
     # ---- plain-torch utilities ----------------------------------------------------------
 
     def prior(self) -> dist.TorchDistribution:
-        """p(z) = N(0, I)."""
-        return StandardNormal(self.latent_dim, dtype=self._zero.dtype, device=self._zero.device)
+        """p(z): N(0, I) by default, or the learned prior given (``zoo.models.priors``)."""
+        return self.latent_prior(self.encode)
 
     def encode(self, x: torch.Tensor) -> dist.TorchDistribution:
         """q(z|x) as a distribution with batch shape ``(N,)`` and event shape ``(latent_dim,)``."""
@@ -133,12 +136,12 @@ class VAE(nn.Module):
 
     def kl(self, x: torch.Tensor, num_samples: int = 1) -> torch.Tensor:
         r"""KL(q(z|x) || p(z)) per datapoint: analytic where registered, else a Monte Carlo mean."""
-        q = self.encode(x)
+        q, prior = self.encode(x), self.prior()
         try:
-            return kl_divergence(q, self.prior())
+            return kl_divergence(q, prior)
         except NotImplementedError:
             z = q.rsample((num_samples,))
-            return (q.log_prob(z) - self.prior().log_prob(z)).mean(0)
+            return (q.log_prob(z) - prior.log_prob(z)).mean(0)
 
     @torch.no_grad()
     def sample(self, n: int, mean: bool = True) -> torch.Tensor:

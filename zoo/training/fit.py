@@ -147,6 +147,9 @@ def fit(
         train = as_model_data(vae, train, "train", cfg.binarize)
         test = None if test is None else as_model_data(vae, test, "test", cfg.binarize)
         estimator = cfg.make_estimator(tuple(vae.data_shape))  # the run's one estimator: bad options refused here
+        probe = train[:2].round() if cfg.binarize == "dynamic" else train[:2]
+        with pyro.validation_enabled(False):  # and a model/guide pair it cannot handle (checked data)
+            estimators.validate(estimator, vae.model, vae.guide, probe)
         log = loggers.make_logger(logger, None if run is None else run.path, test, cfg.seed)
         if run is not None and world.main:  # rank 0 checks and prepares; under torchrun a refusal stops every rank
             run.prepare(resume, overwrite)

@@ -47,7 +47,7 @@ def test_existing_out_needs_resume_or_overwrite(tmp_path):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (["--latent-dim", "0"], "--latent-dim: expected an integer > 0, got '0'"),
+    (["--latent-dim", "0"], "--latent-dim: expected an integer > 0 or null, got '0'"),
     (["--guide", "plnar"], "choose from"),
     (["--dataset", "nope"], "--dataset: expected one of"),
     (["--batch-size", "-1"], "--batch-size"),

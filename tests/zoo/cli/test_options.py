@@ -26,9 +26,13 @@ def parse(argv):
 
 
 def test_defaults_come_from_the_config_dataclasses():
+    from zoo.cli.train import _model_options
+    from zoo.models import HVAEConfig
+
     opts, vae, fit = parse(["train"]), VAEConfig(), FitConfig()
-    for name in ("latent_dim", "hidden", "activation", "likelihood"):
-        assert getattr(opts, name) == getattr(vae, name), name
+    built = VAEConfig(**_model_options(opts, (1, 28, 28)))  # model flags not given: the model's defaults
+    assert built == vae
+    assert HVAEConfig(**_model_options(parse(["train", "--model", "hvae"]), (1, 28, 28))) == HVAEConfig()
     for name in ("estimator", "num_particles", "batch_size", "lr", "optimizer", "seed"):
         assert getattr(opts, name) == getattr(fit, name), name
     assert opts.epochs == 10 and opts.binarize == "auto"
@@ -57,7 +61,7 @@ def test_help_shows_every_default_in_kebab_case():
     for flag in ("--latent-dim", "--batch-size", "--num-particles", "--print-config", "--estimator-option"):
         assert flag in text
     assert "--latent_dim" not in text
-    for default in ("default: 50", "default: 100", "default: 0.001", "default: 10", "default: 200 200"):
+    for default in ("default 50", "default: 100", "default: 0.001", "default: 10", "default 200 200", "default 100 50"):
         assert default in text, default
 
 

@@ -4,8 +4,7 @@ import torch
 
 import zoo
 from zoo import estimators
-from zoo.evaluation.gradients import parameter_groups
-from zoo.evaluation.likelihood import gradient_stats
+from zoo.evaluation.gradients import gradient_stats, parameter_groups
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from pyro.distributions.transforms.planar import ConditionedPlanar
 import zoo
 from zoo.evaluation import diagnostics
 from zoo.evaluation.latent import class_means, interpolate, perturb, posterior_means
-from zoo.evaluation.likelihood import elbo_and_kl, evaluate, log_likelihood
+from zoo.evaluation.likelihood import elbo_and_kl, log_likelihood
+from zoo.evaluation.report import evaluate
 
 
 def linear_gaussian(latent_dim=2, noise_scale=0.5, guide_scale=None, seed=1):
