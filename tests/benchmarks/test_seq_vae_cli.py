@@ -38,5 +38,5 @@ def test_train_and_sample_a_seq_vae_on_sines(tmp_path):
 
 def test_seq_vae_rejects_a_bernoulli_likelihood_clearly(tmp_path, capsys):
     assert main(["train", "--model", "seq-vae", "--dataset", "sines", "--epochs", "1", "--out", str(tmp_path / "r"),
-                 "--hidden", "10", "20", "--no-progress"]) == 2
+                 "--hidden", "10", "20", "--likelihood", "bernoulli", "--no-progress"]) == 2
     assert "seq-vae needs a Gaussian likelihood" in capsys.readouterr().err

@@ -9,7 +9,7 @@ import torch
 from zoo._utils.contexts import seeded
 from zoo.cli.options import PositiveInt, option
 from zoo.cli.parsing import add_command
-from zoo.cli.runs import RunOptions, sample_title
+from zoo.cli.runs import SEQUENCE_MODELS, RunOptions, sample_title
 
 # Pairs of classes whose mean codes the interpolation figure joins (1 and 8 first, as in the
 # convolutional-VAE interpolation tutorial).
@@ -37,8 +37,12 @@ def run(opts: PlotOptions) -> int:
         x = spec.fixed(ds.test[: opts.test_size])
         labels = None if ds.test_labels is None else ds.test_labels[: opts.test_size]
         result = run.fresh_eval()
-        with seeded(opts.seed):
-            paths = _sample_figures(run, vae, x, result) + _latent_figures(run.path, vae, x, labels)
+        if vae.config.get("model") in SEQUENCE_MODELS:  # curves (zoo.plots.seq)
+            from zoo.plots.seq import write_figures as write_sequence_figures
+            paths = write_sequence_figures(run.path, vae, x[:8], run.history(), opts.seed)
+        else:
+            with seeded(opts.seed):
+                paths = _sample_figures(run, vae, x, result) + _latent_figures(run.path, vae, x, labels)
         if result is not None and result["per_datapoint"].get("khat"):
             from zoo import plots
 

@@ -25,6 +25,9 @@ def figure_inputs(test: torch.Tensor, spec: DataSpec, n: int = 16) -> torch.Tens
     return spec.fixed(test[torch.linspace(0, test.shape[0] - 1, min(n, test.shape[0])).long()])
 
 
+SEQUENCE_MODELS = ("seq-vae", "dmm")
+
+
 def sample_title(vae) -> str:
     """The title of samples.png: an autoencoder has no prior, so its "samples" decode noise."""
     if vae.config.get("model") == "ae":
@@ -37,7 +40,7 @@ def write_figures(out: Path, vae, inputs, history, seed: int, num_samples=100, n
     from zoo import plots
     from zoo._utils.contexts import seeded
 
-    if vae.config.get("model") == "seq-vae":  # curves, not image grids (zoo.plots.seq)
+    if vae.config.get("model") in SEQUENCE_MODELS:  # curves, not image grids (zoo.plots.seq)
         from zoo.plots.seq import write_figures as write_sequence_figures
         for path in write_sequence_figures(out, vae, inputs, history, seed):
             print(f"wrote {path}")

@@ -20,7 +20,7 @@ from zoo.cli.options import PositiveFloat, PositiveInt, option
 from zoo.cli.parsing import add_command
 from zoo.cli.runs import figure_inputs, write_figures
 from zoo.data.spec import DataSpec
-from zoo.models import HVAEConfig, VAEConfig, list_models
+from zoo.models import MODELS, HVAEConfig, VAEConfig, list_models
 from zoo.models.conv_vae import ConvVAEConfig
 from zoo.training import FitConfig, Run, distributed, fit
 from zoo.training.loggers import LOGGERS
@@ -29,7 +29,10 @@ from zoo.training.optim import OPTIMIZERS
 BINARIZE = ("auto", "none", "static", "threshold", "dynamic")
 ONLY = {("conv-vae",): ("channels", "decoder_output", "beta"), ("hvae",): ("latent_dims", "depth"),
         ("vae", "hvae"): ("prior",)}  # flags that apply to these models alone
-NOT = {"conv-vae": {"hidden": "channels"}, "hvae": {"latent_dim": "latent_dims"}}  # flags these models do not take
+# flags these models do not take, and what to use instead
+NOT = {"conv-vae": {"hidden": "it takes --channels", "activation": "its activations are fixed"},
+       "hvae": {"latent_dim": "it takes --latent-dims"},
+       "dmm": {"hidden": "its widths are DMMConfig's emission_dim, transition_dim and rnn_dim, in the API"}}
 
 
 def _default(config, name: str):
@@ -53,7 +56,8 @@ class TrainOptions:
                 "bernoulli likelihood on data that are not binary already, else none")
     train_size: Optional[PositiveInt] = option(None, "use the first N training examples (default: all)")
     test_size: Optional[PositiveInt] = option(None, "use the first N test examples (default: all)")
-    likelihood: str = option(_default(VAEConfig, "likelihood"), "bernoulli, gaussian, gaussian-learned")
+    likelihood: Optional[str] = option(None, "bernoulli, gaussian, gaussian-learned (default: the model's: "
+                                             f"{_default(VAEConfig, 'likelihood')}; dmm, seq-vae gaussian)")
     likelihood_scale: Optional[PositiveFloat] = option(None, "the fixed scale of the gaussian likelihood")
     guide: Optional[str] = option(None, f"{_default(VAEConfig, 'guide')} (default), full-rank, planar:K, radial:K, "
                                         "iaf:K, sylvester:K, nsf:K; ae: delta")
@@ -62,7 +66,8 @@ class TrainOptions:
     hidden: Optional[Tuple[PositiveInt, ...]] = option(
         None, f"hidden layer sizes (default {_sizes(VAEConfig, 'hidden')}); hvae: one width per latent layer "
               f"(default {_sizes(HVAEConfig, 'hidden')})")
-    activation: str = option(_default(VAEConfig, "activation"), "the hidden activation")
+    activation: Optional[str] = option(None, f"the hidden activation (default: the model's: "
+                                             f"{_default(VAEConfig, 'activation')}; dmm relu)")
     latent_dims: Optional[Tuple[PositiveInt, ...]] = option(
         None, f"hvae: the sizes of z1 ... zL, bottom first (default {_sizes(HVAEConfig, 'latent_dims')})")
     depth: Optional[PositiveInt] = option(
@@ -146,28 +151,34 @@ def _binarize(opts: TrainOptions, train) -> str:
     if opts.binarize != "auto":
         return opts.binarize
     binary = bool(((train == 0) | (train == 1)).all())
-    return "dynamic" if opts.likelihood == "bernoulli" and not binary else "none"
+    return "dynamic" if _likelihood(opts) == "bernoulli" and not binary else "none"
+
+
+def _likelihood(opts: TrainOptions) -> str:
+    """The likelihood flag, else the model's default."""
+    if opts.likelihood is not None:
+        return opts.likelihood
+    return inspect.signature(MODELS.get(opts.model)).parameters["likelihood"].default
 
 
 def _model_options(opts: TrainOptions, data_shape) -> dict:
     """``zoo.build``'s keyword arguments from the flags given; a flag another model takes is refused."""
     given = {f.name for f in dataclasses.fields(opts) if f.default is None and getattr(opts, f.name) is not None}
     flag = lambda k: "--" + k.replace("_", "-")  # noqa: E731
-    refused = [f"{flag(k)} does not apply to --model {opts.model} (it takes {flag(NOT[opts.model][k])})"
+    refused = [f"{flag(k)} does not apply to --model {opts.model} ({NOT[opts.model][k]})"
                for k in NOT.get(opts.model, {}) if k in given]
     refused += [f"{flag(k)} applies to --model {' or '.join(models)}, not {opts.model!r}"
                 for models, keys in ONLY.items() for k in keys if k in given and opts.model not in models]
     if refused:
         raise ValueError("; ".join(refused))
-    options = {"data_shape": data_shape, "likelihood": opts.likelihood}
+    options = {"data_shape": data_shape}
     if opts.likelihood_scale is not None:
         options["likelihood_options"] = {"scale": opts.likelihood_scale}
-    keys = {"guide", "channels", "decoder_output", "beta", "hidden", "latent_dims", "depth", "prior"} & given
+    keys = {"likelihood", "activation", "guide", "channels", "decoder_output", "beta", "hidden", "latent_dims",
+            "depth", "prior"} & given
     for k in sorted(keys):
         v = getattr(opts, k)
         options[k] = tuple(v) if isinstance(v, (list, tuple)) else v
     if opts.model != "hvae":
         options["latent_dim"] = opts.latent_dim or _default(VAEConfig, "latent_dim")
-    if opts.model not in ("conv-vae",):
-        options["activation"] = opts.activation
     return options

@@ -13,6 +13,7 @@ from zoo._utils.registry import Registry
 from zoo.likelihoods import build_likelihood
 from zoo.models.autoencoder import POINT_MASS, Autoencoder
 from zoo.models.conv_vae import ConvVAE, ConvVAEConfig
+from zoo.models.dmm import DMMConfig, build_dmm
 from zoo.models.hvae import HVAEConfig, build_hvae
 from zoo.models.priors import build_prior, check_prior
 from zoo.models.seq_vae import SeqVAEConfig, build_seq_vae
@@ -132,6 +133,8 @@ def build_ae(guide: str = POINT_MASS, **kwargs) -> Autoencoder:
 
 # zoo.models.hvae: two (or more) stochastic layers
 MODELS.register("hvae")(_takes(HVAEConfig)(build_hvae))
+# zoo.models.dmm: the Deep Markov Model, a latent state per time step
+MODELS.register("dmm")(_takes(DMMConfig)(build_dmm))
 # zoo.models.seq_vae: GRU encoder and decoder for sequences
 MODELS.register("seq-vae")(_takes(SeqVAEConfig)(build_seq_vae))
 

@@ -149,17 +149,21 @@ def write_figures(out, vae, inputs: torch.Tensor, history: Optional[List[dict]] 
                   factors: Optional[Dict[str, torch.Tensor]] = None, test: Optional[torch.Tensor] = None,
                   num_reconstructions: int = 3) -> List[Path]:
     """The sequence figures of a run in ``out``: reconstructions, samples, latent traversals,
-    training curves (with ``history``) and the latent scatter (with ``test`` and its ``factors``)."""
-    out = Path(out)
+    training curves (with ``history``) and the latent scatter (with ``test`` and its ``factors``);
+    for the ``dmm`` (a latent trajectory, not one code) no traversals and no scatter."""
+    out, dmm = Path(out), vae.config.get("model") == "dmm"
     with evaluating(vae):
         with seeded(seed):
+            prior = " (z_0 learned)" if dmm else ", z ~ N(0, I)"
             paths = [plot_sequence_reconstructions(inputs, vae.reconstruct(inputs, num_reconstructions),
                                                    out / "reconstructions.png"),
-                     plot_generations(vae.sample(16), out / "samples.png"),
-                     plot_latent_traversals(vae, out / "latent_traversal.png")]
+                     plot_generations(vae.sample(16), out / "samples.png", title="Generated from the prior" + prior)]
+            if not dmm:  # the dmm's code is a trajectory: no lines through one latent space to draw
+                paths.append(plot_latent_traversals(vae, out / "latent_traversal.png"))
         if history:
-            paths.append(plot_training_curves(history, out / "training_curves.png", title="seq-vae training curves"))
-        if test is not None and factors:
+            paths.append(plot_training_curves(history, out / "training_curves.png",
+                                              title=f"{vae.config.get('model')} training curves"))
+        if test is not None and factors and not dmm:
             z = posterior_means(vae.encode, test)
             name = "frequency" if "frequency" in factors else next(iter(factors))
             paths.append(plot_latent_scatter(z, factors[name], out / "latent_scatter.png", label=name))
