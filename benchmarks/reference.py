@@ -78,6 +78,61 @@ class TorchVAE(nn.Module):
         return self.neg_elbo
 
 
+class TorchHVAE(nn.Module):
+    """The two-stochastic-layer model of ``zoo.build("hvae")``, hand-written: the same networks
+    (x -> 200-200 -> z1 (100) -> 100-100 -> z2 (50); z2 -> 100-100 -> z1; z1 -> 200-200 -> x; tanh;
+    each Gaussian layer one linear map to loc and softplus scale), the same objectives:
+
+        log w = log p(x|z1) + log p(z1|z2) + log p(z2) - log q(z1|x) - log q(z2|z1)
+    """
+
+    def __init__(self, data_dim: int = 784, latent_dims: Sequence[int] = (100, 50),
+                 hidden: Sequence[int] = (200, 100), depth: int = 2):
+        super().__init__()
+        (d1, d2), (h1, h2) = latent_dims, hidden
+        self.analytic_kl = False
+        self.encoder, self.head1 = _tanh_mlp(data_dim, [h1] * depth), nn.Linear(h1, 2 * d1)
+        self.up, self.head2 = _tanh_mlp(d1, [h2] * depth), nn.Linear(h2, 2 * d2)
+        self.conditional, self.cond_head = _tanh_mlp(d2, [h2] * depth), nn.Linear(h2, 2 * d1)
+        self.decoder = nn.Sequential(*_tanh_mlp(d1, [h1] * depth), nn.Linear(h1, data_dim))
+
+    def log_weights(self, x: torch.Tensor, num_particles: int, generator: torch.Generator = None) -> torch.Tensor:
+        """``(K, N)`` log-weights with K = ``num_particles`` reparameterized draws (the 2 pi terms cancel)."""
+        mu1, s1 = _gaussian(self.head1(self.encoder(x)))
+        e1 = torch.randn((num_particles,) + mu1.shape, generator=generator, dtype=mu1.dtype)
+        z1 = mu1 + s1 * e1
+        mu2, s2 = _gaussian(self.head2(self.up(z1)))
+        e2 = torch.randn(mu2.shape, generator=generator, dtype=mu2.dtype)
+        z2 = mu2 + s2 * e2
+        m1, t1 = _gaussian(self.cond_head(self.conditional(z2)))
+        log_q = (-0.5 * e1**2 - torch.log(s1)).sum(-1) + (-0.5 * e2**2 - torch.log(s2)).sum(-1)
+        log_p = (-0.5 * z2**2).sum(-1) + (-0.5 * ((z1 - m1) / t1) ** 2 - torch.log(t1)).sum(-1)
+        log_lik = -F.binary_cross_entropy_with_logits(self.decoder(z1), x.expand(num_particles, *x.shape),
+                                                      reduction="none").sum(-1)
+        return log_lik + log_p - log_q
+
+    def neg_elbo(self, x: torch.Tensor, generator: torch.Generator = None) -> torch.Tensor:
+        return -self.log_weights(x, 1, generator)[0]
+
+    def neg_iwae(self, x: torch.Tensor, num_particles: int, generator: torch.Generator = None) -> torch.Tensor:
+        return math.log(num_particles) - torch.logsumexp(self.log_weights(x, num_particles, generator), 0)
+
+    objective = TorchVAE.objective
+
+
+def _tanh_mlp(in_features: int, hidden: Sequence[int]) -> nn.Sequential:
+    layers = []
+    for h in hidden:
+        layers += [nn.Linear(in_features, h), nn.Tanh()]
+        in_features = h
+    return nn.Sequential(*layers)
+
+
+def _gaussian(out: torch.Tensor):
+    loc, scale = out.chunk(2, -1)
+    return loc, F.softplus(scale)
+
+
 def train_epoch(vae: TorchVAE, opt: torch.optim.Optimizer, x: torch.Tensor, order: torch.Tensor,
                 batch_size: int, generator: torch.Generator, loss_fn=None) -> Tuple[float, float]:
     """One pass over ``x`` (flattened) in ``order``; returns (mean loss per datapoint, seconds).

@@ -28,7 +28,7 @@ import torch
 
 from zoo._utils.checks import positive_float
 from zoo._utils.registry import Registry
-from zoo.distributions import BernoulliLogits
+from zoo.distributions import BernoulliEvent, BernoulliLogits
 
 LIKELIHOODS = Registry("likelihood")
 
@@ -89,7 +89,7 @@ class BernoulliLikelihood(Likelihood):
         # Support is checked once per batch in check(); skipping torch's per-call validation
         # keeps the hot path cheap.
         logits = params.squeeze(-self.event_dim - 1)
-        return BernoulliLogits(logits=logits, validate_args=False).to_event(self.event_dim)
+        return BernoulliEvent(BernoulliLogits(logits=logits, validate_args=False), self.event_dim, validate_args=False)
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(params.squeeze(-self.event_dim - 1))
