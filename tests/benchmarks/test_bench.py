@@ -32,12 +32,14 @@ SMOKE = {
     "guides": (7, ["guide", "test −log p(x)", "test −ELBO", "gap", "k̂ > 0.5", "k̂ > 0.7", "active units",
                    "time / epoch (s)", "training (s)"], ["bound_vs_epoch.png"]),
     "gmm": (2, ["covariance", "implementation", "lower bound", "iterations / steps", "fit time (s)"], []),
-    "overhead": (2, ["estimator", "K", "zoo test −ELBO", "torch test −ELBO", "zoo s / epoch", "torch s / epoch",
+    "overhead": (3, ["model", "estimator", "K", "zoo test −ELBO", "torch test −ELBO", "zoo s / epoch", "torch s / epoch",
                      "epoch ratio", "step ratio", "step ratio quartiles", "zoo ms / step", "torch ms / step",
                      "GEMM floor ms / step"], []),
-    "paper": (4, ["model", "published −log p(x)", "−log p(x), ours", "−ELBO, ours", "active units", "epochs",
+    "paper": (5, ["model", "published −log p(x)", "−log p(x), ours", "−ELBO, ours", "active units", "epochs",
                         "training (min)"],
               ["bound_vs_epoch.png"]),
+    "hierarchy": (5, ["model, objective", "published −log p(x)", "test −log p(x)", "test −ELBO", "KL", "active units",
+                      "time / epoch (s)", "active units per layer"], ["bound_vs_epoch.png"]),
 }
 
 
@@ -166,7 +168,7 @@ def test_dry_run_lists_settings_and_cells(capsys):
     out = capsys.readouterr().out
     settings = json.loads(out.splitlines()[0].removeprefix("settings: "))
     assert settings["num_stages"] == 8 and settings["batch_size"] == 20 and settings["num_samples"] == 5000
-    assert "8 cells:" in out
+    assert "13 cells:" in out  # 8 one-layer rows of Burda's table, Rezende's flows, and 5 two-layer rows
 
 
 # ---- the runner, on a fake suite ----------------------------------------------------------------
