@@ -87,13 +87,7 @@ def run_cell(config: dict, context) -> dict:
         return snr.run_fixed(config, context)
     if config.get("kind") == "snr-toy":
         return snr.run_toy(config, context)
-    train_x, test_x = vae_cells.splits(config, context)
-    vae = vae_cells.build(config, train_x.shape[1:])
-    with context.bar(vae_cells.num_epochs(config) + 1, f"{label(config)} seed {config['seed']}") as bar:
-        history = vae_cells.train(vae, train_x, test_x, config, bar)
-        out = vae_cells.evaluate(vae, test_x, config)
-        bar.update(1)
-    return out | vae_cells.timing(history) | {"history": history}
+    return vae_cells.run(config, context, f"{label(config)} seed {config['seed']}")
 
 
 def label(config: dict) -> str:

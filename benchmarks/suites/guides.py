@@ -65,13 +65,7 @@ def cells(settings: GuidesSettings, seeds) -> list:
 
 
 def run_cell(config: dict, context) -> dict:
-    train_x, test_x = vae_cells.splits(config, context)
-    vae = vae_cells.build(config, train_x.shape[1:])
-    with context.bar(vae_cells.num_epochs(config) + 1, f"{config['guide']} seed {config['seed']}") as bar:
-        history = vae_cells.train(vae, train_x, test_x, config, bar)
-        out = vae_cells.evaluate(vae, test_x, config, psis=True)
-        bar.update(1)
-    return out | vae_cells.timing(history) | {"history": history}
+    return vae_cells.run(config, context, f"{config['guide']} seed {config['seed']}", psis=True)
 
 
 # van den Berg et al. 2018, their MNIST results (statically binarized MNIST, -log p(x), their gated

@@ -87,13 +87,7 @@ def label(c: dict) -> str:
 
 
 def run_cell(config: dict, context) -> dict:
-    train_x, test_x = vae_cells.splits(config, context)
-    vae = vae_cells.build(config, train_x.shape[1:])
-    with context.bar(vae_cells.num_epochs(config) + 1, f"{label(config)} seed {config['seed']}") as bar:
-        history = vae_cells.train(vae, train_x, test_x, config, bar)
-        out = vae_cells.evaluate(vae, test_x, config)
-        bar.update(1)
-    return out | vae_cells.timing(history) | {"history": history}
+    return vae_cells.run(config, context, f"{label(config)} seed {config['seed']}")
 
 
 COLUMNS = [("test −log p(x)", "test_neg_ll", ".2f"), ("test −ELBO", "test_neg_elbo", ".2f"),

@@ -90,14 +90,7 @@ def cells(settings: PaperSettings, seeds) -> list:
 
 
 def run_cell(config: dict, context) -> dict:
-    train_x, test_x = vae_cells.splits(config, context)
-    vae = vae_cells.build(config, train_x.shape[1:])
-    with context.bar(vae_cells.num_epochs(config) + 1, f"{config['model']} k={config['k']} seed "
-                                                       f"{config['seed']}") as bar:
-        history = vae_cells.train(vae, train_x, test_x, config, bar)
-        out = vae_cells.evaluate(vae, test_x, config)
-        bar.update(1)
-    return out | vae_cells.timing(history) | {"history": history}
+    return vae_cells.run(config, context, f"{config['model']} k={config['k']} seed {config['seed']}")
 
 
 def _published(model: str, k: int) -> str:

@@ -141,6 +141,17 @@ def evaluate(vae, test_x, config: dict, psis: bool = False) -> dict:
     return out | {k: v for k, v in ll.items() if k.startswith("khat")}
 
 
+def run(config: dict, context, label: str, psis: bool = False) -> dict:
+    """One training cell: build, train (a progress bar of ``label``), evaluate (:func:`evaluate`)."""
+    train_x, test_x = splits(config, context)
+    vae = build(config, train_x.shape[1:])
+    with context.bar(num_epochs(config) + 1, label) as bar:
+        history = train(vae, train_x, test_x, config, bar)
+        out = evaluate(vae, test_x, config, psis=psis)
+        bar.update(1)
+    return out | timing(history) | {"history": history}
+
+
 def timing(history: List[dict]) -> dict:
     times = [h["train_time_s"] for h in history]
     return {"epoch_time_s": statistics.median(times), "train_time_s": sum(times), "epochs": len(history)}

@@ -46,3 +46,17 @@ def test_elbo_kl_on_a_learned_prior_is_refused_before_anything_is_written(tmp_pa
                        "--estimator", "elbo-kl", "--out", tmp_path / "run")
     assert proc.returncode != 0 and "elbo-kl needs KL(q || p) in closed form" in proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_dmm_on_the_sines_through_the_pipeline(tmp_path):
+    run = tmp_path / "dmm"
+    train = ["train", "--model", "dmm", "--dataset", "sines", "--train-size", "40", "--test-size", "20",
+             "--latent-dim", "3", "--estimator", "iwae", "--num-particles", "2", "--batch-size", "20", "--no-progress"]
+    vaezoo(*train, "--epochs", "1", "--out", run)
+    vaezoo(*train, "--epochs", "2", "--out", run, "--resume")
+    assert [r["epoch"] for r in json.loads((run / "history.json").read_text())] == [1, 2]
+    vaezoo("eval", run, "--num-samples", "30", "--no-progress")
+    assert json.loads((run / "eval.json").read_text())["latent_dim"] == 50 * 3  # T steps of z_t
+    vaezoo("sample", run, "--num-samples", "4")
+    vaezoo("plot", run)
+    assert (run / "reconstructions.png").exists() and (run / "samples.png").exists()

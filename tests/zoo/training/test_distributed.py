@@ -72,3 +72,14 @@ def test_a_killed_rank_stops_the_run_cleanly_and_it_resumes(tmp_path):
     torchrun(*args, "--epochs", "3", "--out", run, "--resume")
     a, b = _model(run), _model(whole)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_two_layer_model_trains_under_ddp_and_resumes(tmp_path):
+    args = ["train", "--model", "hvae", "--dataset", "mnist5k", "--binarize", "static", "--latent-dims", "6", "3",
+            "--hidden", "32", "16", "--estimator", "iwae", "--num-particles", "3", "--train-size", "200",
+            "--test-size", "50", "--no-progress"]
+    torchrun(*args, "--epochs", "1", "--out", tmp_path / "ddp")
+    torchrun(*args, "--epochs", "2", "--out", tmp_path / "ddp", "--resume")
+    state = checkpoint.read(tmp_path / "ddp" / checkpoint.CHECKPOINT)
+    assert state["world_size"] == 2 and [r["epoch"] for r in state["history"]] == [1, 2]
+    assert any(k.startswith("up_encoders.") for k in state["model"])

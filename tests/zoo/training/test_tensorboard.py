@@ -73,3 +73,13 @@ def test_vaezoo_train_logger_tensorboard(tmp_path):
     out = tmp_path / "run"
     vaezoo("train", *TINY, "--epochs", "2", "--out", out, "--logger", "tensorboard")
     assert_events_match_history(out)
+
+
+def test_the_two_layer_model_logs_its_samples_and_reconstructions(mnist_bin, tmp_path):
+    train, test = mnist_bin
+    torch.manual_seed(0)
+    hvae = zoo.build("hvae", data_shape=(1, 28, 28), latent_dims=(6, 3), hidden=(32, 16), prior="mog:2")
+    zoo.fit(hvae, train[:100], test=test[:20], epochs=1, batch_size=50, out_dir=tmp_path, progress=False,
+            logger="tensorboard")
+    acc, _ = assert_events_match_history(tmp_path)
+    assert [i.step for i in acc.Images("samples")] == [1]
