@@ -7,7 +7,7 @@ r"""Priors over a VAE's (top) latent layer, by name: ``standard``, ``mog:K``, ``
 The VampPrior is the guide's own posterior at K pseudo-inputs u_k: the mixture that the
 aggregate posterior (1/N) sum_n q(z|x_n) is approximated by, learned jointly with the model.
 Its pseudo-inputs live where the guide's input does: the data space for ``vae`` (passed through
-a hardtanh into [0, 1] for the Bernoulli likelihood, as in [1]), and the input of the top
+a hardtanh into [0, 1] for the Bernoulli likelihood, as in [1]'s code), and the input of the top
 layer's guide, z_{L-1}, for ``hvae``. Its density needs log q(z|u_k) at codes drawn for other
 datapoints, so the guide must have an exact density anywhere (``diagonal``, ``full-rank``).
 
@@ -28,7 +28,9 @@ from zoo.distributions import StandardNormal
 
 PRIORS = ("standard", "mog", "vamp")
 VAMP_GUIDES = ("diagonal", "full-rank")  # guides with an exact density at any code
-PSEUDO_INPUT_MEAN, PSEUDO_INPUT_STD = 0.05, 0.01  # [1]'s initialization of the pseudo-inputs for [0, 1] data
+# The pseudo-inputs of [0, 1] data start at N(0.05, 0.01^2): [1]'s code draws them with std 0.01 around a
+# mean of -0.05 by default, where its hardtanh has zero gradient; +0.05 lies inside the hardtanh's linear range.
+PSEUDO_INPUT_MEAN, PSEUDO_INPUT_STD = 0.05, 0.01
 
 
 def parse_prior(spec: str) -> Tuple[str, int]:
@@ -98,7 +100,7 @@ class VampPrior(Prior):
         num_components: K.
         input_shape: shape of one guide input (one datum, or one code of the layer below).
         unit_interval: pass the pseudo-inputs through hardtanh into [0, 1] (data in [0, 1]) and
-            start them at N(0.05, 0.01^2) as [1] does; else start them at N(0, I).
+            start them at N(0.05, 0.01^2); else start them at N(0, I).
     """
 
     def __init__(self, dim: int, num_components: int, input_shape: Sequence[int], unit_interval: bool = False):
