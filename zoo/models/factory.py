@@ -6,20 +6,20 @@ from typing import Any, List, Optional, Tuple
 
 from torch import nn
 
-from guides.registry import build_guide, parse_guide
+from guides.registry import build_guide
 from zoo._utils.checks import positive_int
-from zoo._utils.options import freeze_options
 from zoo._utils.registry import Registry
 from zoo.likelihoods import build_likelihood
 from zoo.models.autoencoder import POINT_MASS, Autoencoder
+from zoo.models.configs import check_mlp_config
 from zoo.models.conv_vae import ConvVAE, ConvVAEConfig
 from zoo.models.dmm import DMMConfig, build_dmm
 from zoo.models.hvae import HVAEConfig, build_hvae
-from zoo.models.priors import build_prior, check_prior
+from zoo.models.priors import build_prior
 from zoo.models.seq_vae import SeqVAEConfig, build_seq_vae
 from zoo.models.vae import VAE
 from zoo.nets.conv import ConvDecoder, ConvEncoder
-from zoo.nets.mlp import ACTIVATIONS, MLPDecoder, MLPEncoder, check_sizes
+from zoo.nets.mlp import MLPDecoder, MLPEncoder, check_sizes
 
 MODELS = Registry("model")
 
@@ -54,17 +54,11 @@ class VAEConfig:
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        set_("data_shape", check_sizes("data_shape", self.data_shape, allow_empty=False))
+        check_mlp_config(self, [self.guide])
         set_("hidden", check_sizes("hidden", self.hidden, allow_empty=False))
         if self.decoder_hidden is not None:
             set_("decoder_hidden", check_sizes("decoder_hidden", self.decoder_hidden))
         positive_int("latent_dim", self.latent_dim)
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; choose from {', '.join(sorted(ACTIVATIONS))}")
-        set_("likelihood_options", freeze_options(self.likelihood_options))
-        build_likelihood(self.likelihood, self.data_shape, **dict(self.likelihood_options))
-        parse_guide(self.guide)
-        check_prior(self.prior, self.guide)
 
 
 def _takes(config):

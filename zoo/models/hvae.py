@@ -32,13 +32,13 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from guides.registry import build_guide, parse_guide
+from guides.registry import build_guide
 from zoo._utils.checks import positive_int
-from zoo._utils.options import freeze_options
 from zoo.likelihoods import Likelihood, build_likelihood
-from zoo.models.priors import Prior, build_prior, check_prior
+from zoo.models.configs import check_mlp_config
+from zoo.models.priors import Prior, build_prior
 from zoo.models.vae import DATA_PLATE, OBSERVED, VAE
-from zoo.nets.mlp import ACTIVATIONS, MLPDecoder, MLPEncoder, check_sizes
+from zoo.nets.mlp import MLPDecoder, MLPEncoder, check_sizes
 
 MEAN_DRAWS = 100  # draws of the lower layers for E_q[z_l | x], l > 1
 
@@ -235,20 +235,13 @@ class HVAEConfig:
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        set_("data_shape", check_sizes("data_shape", self.data_shape, allow_empty=False))
         set_("latent_dims", check_sizes("latent_dims", self.latent_dims, allow_empty=False))
         set_("hidden", check_sizes("hidden", self.hidden, allow_empty=False))
         if len(self.hidden) != len(self.latent_dims):
             raise ValueError(f"hidden={self.hidden} must give one width per latent layer, latent_dims="
                              f"{self.latent_dims}: expected {len(self.latent_dims)} sizes, got {len(self.hidden)}")
         positive_int("depth", self.depth)
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; choose from {', '.join(sorted(ACTIVATIONS))}")
-        set_("likelihood_options", freeze_options(self.likelihood_options))
-        build_likelihood(self.likelihood, self.data_shape, **dict(self.likelihood_options))
-        for name in self.layer_guides():
-            parse_guide(name)
-        check_prior(self.prior, self.layer_guides()[-1])
+        check_mlp_config(self, self.layer_guides())
 
     def layer_guides(self) -> Tuple[str, ...]:
         names = tuple(name.strip() for name in self.guide.split(","))
