@@ -141,3 +141,21 @@ def test_bernoulli_logits_is_pyro_bernoulli_with_the_fast_log_prob():
     assert torch.allclose(ours.mean, torch.sigmoid(logits))
     with pytest.raises(ValueError):
         BernoulliLogits(logits=logits, validate_args=True).log_prob(torch.full((3, 784), 0.5))
+
+
+def test_bernoulli_event_sums_then_negates_with_torchs_values_and_gradients():
+    """``BernoulliEvent`` under autograd: the same log-density and gradient as torch's Bernoulli
+    summed over the event, broadcasting the data over leading particle dims; expandable by plates."""
+    from zoo.distributions import BernoulliEvent
+
+    torch.manual_seed(0)
+    logits = torch.randn(3, 5, 1, 4, 4, dtype=torch.float64, requires_grad=True)
+    x = torch.bernoulli(torch.full((5, 1, 4, 4), 0.5, dtype=torch.float64))
+    ours = BernoulliEvent(BernoulliLogits(logits=logits), 3).log_prob(x)
+    theirs = dist.Bernoulli(logits=logits).to_event(3).log_prob(x)
+    assert ours.shape == (3, 5) and torch.allclose(ours, theirs, rtol=1e-12)
+    g_ours, = torch.autograd.grad(ours.sum(), logits)
+    g_theirs, = torch.autograd.grad(theirs.sum(), logits)
+    assert torch.allclose(g_ours, g_theirs, rtol=1e-12)
+    expanded = BernoulliEvent(BernoulliLogits(logits=logits[0]), 3).expand((2, 5))
+    assert isinstance(expanded, BernoulliEvent) and expanded.batch_shape == (2, 5)
