@@ -22,17 +22,19 @@ from zoo.cli.runs import figure_inputs, write_figures
 from zoo.data.spec import DataSpec
 from zoo.models import MODELS, HVAEConfig, VAEConfig, list_models
 from zoo.models.conv_vae import ConvVAEConfig
+from zoo.models.sbn import SBNConfig
 from zoo.training import FitConfig, Run, distributed, fit
 from zoo.training.loggers import LOGGERS
 from zoo.training.optim import OPTIMIZERS
 
 BINARIZE = ("auto", "none", "static", "threshold", "dynamic")
 ONLY = {("conv-vae",): ("channels", "decoder_output", "beta"), ("hvae",): ("latent_dims", "depth"),
-        ("vae", "hvae"): ("prior",)}  # flags that apply to these models alone
+        ("vae", "hvae"): ("prior",), ("sbn",): ("layers",)}  # flags that apply to these models alone
 # flags these models do not take, and what to use instead
 NOT = {"conv-vae": {"hidden": "it takes --channels", "activation": "its activations are fixed"},
        "hvae": {"latent_dim": "it takes --latent-dims"},
-       "dmm": {"hidden": "its widths are DMMConfig's emission_dim, transition_dim and rnn_dim, in the API"}}
+       "dmm": {"hidden": "its widths are DMMConfig's emission_dim, transition_dim and rnn_dim, in the API"},
+       "sbn": {"latent_dim": "it takes --layers", "guide": "its guide is factorized Bernoulli units"}}
 
 
 def _default(config, name: str):
@@ -72,6 +74,9 @@ class TrainOptions:
         None, f"hvae: the sizes of z1 ... zL, bottom first (default {_sizes(HVAEConfig, 'latent_dims')})")
     depth: Optional[PositiveInt] = option(
         None, f"hvae: deterministic layers per latent layer (default {_default(HVAEConfig, 'depth')})")
+    layers: Optional[Tuple[PositiveInt, ...]] = option(
+        None, f"sbn: binary units per stochastic layer, bottom first (default {_sizes(SBNConfig, 'layers')}); its "
+              "--hidden are deterministic layers inside every conditional (default none: affine)")
     prior: Optional[str] = option(None, "vae, hvae: p(z) of the (top) latent layer: standard (default), mog:K, "
                                         "vamp:K (the VampPrior at K pseudo-inputs)")
     channels: Optional[Tuple[PositiveInt, ...]] = option(
@@ -86,7 +91,7 @@ class TrainOptions:
     num_particles: PositiveInt = option(_default(FitConfig, "num_particles"), "K, the particles per datapoint")
     estimator_option: Dict[str, Any] = option(
         {}, "an estimator option NAME=VALUE, repeatable: alpha=0.5 (renyi), num_groups=8 (miwae), beta=0.5 "
-            "(ciwae), baseline=average (score)", repeat=True)
+            "(ciwae), baseline=learned (score), temperature=0.5 (concrete), phase=wake+sleep (rws)", repeat=True)
     optimizer: Literal[tuple(sorted(OPTIMIZERS))] = option(_default(FitConfig, "optimizer"), "the optimizer")
     epochs: PositiveInt = option(inspect.signature(fit).parameters["epochs"].default, "the number of epochs")
     batch_size: PositiveInt = option(_default(FitConfig, "batch_size"), "the minibatch size")
@@ -175,10 +180,10 @@ def _model_options(opts: TrainOptions, data_shape) -> dict:
     if opts.likelihood_scale is not None:
         options["likelihood_options"] = {"scale": opts.likelihood_scale}
     keys = {"likelihood", "activation", "guide", "channels", "decoder_output", "beta", "hidden", "latent_dims",
-            "depth", "prior"} & given
+            "depth", "prior", "layers"} & given
     for k in sorted(keys):
         v = getattr(opts, k)
         options[k] = tuple(v) if isinstance(v, (list, tuple)) else v
-    if opts.model != "hvae":
+    if opts.model not in ("hvae", "sbn"):
         options["latent_dim"] = opts.latent_dim or _default(VAEConfig, "latent_dim")
     return options

@@ -23,7 +23,14 @@ iwae-stl    L_K                                           sticking the landing (
 renyi       L_alpha (alpha != 1; alpha = 0 is L_K)        reparameterized
 miwae       mean of M bounds L_K (M K particles)          reparameterized (or stl, dreg)
 ciwae       beta ELBO + (1 - beta) L_K                    reparameterized (or stl)
+vimco       L_K                                           score, leave-one-out baselines
+rws         L_K (model); guide: wake/sleep phase          reweighted wake-sleep (not L_K's)
+concrete    L_K of a relaxed model (reported: discrete)   reparameterized, relaxed sites
+elbo-enum   ELBO, summed over every configuration         exact (discrete sites, few units)
 =========== ============================================= ==================================
+
+The last four are for discrete latents (``score`` too); the reparameterized ones refuse a
+discrete site, naming it.
 """
 import inspect
 import logging
@@ -36,11 +43,15 @@ from zoo._utils.checks import positive_int
 from zoo._utils.contexts import isolated_rng
 from zoo._utils.registry import Registry
 from zoo.estimators.base import LogWeightELBO
+from zoo.estimators.concrete import Concrete
 from zoo.estimators.elbo import MonteCarloELBO
+from zoo.estimators.enumeration import MAX_CONFIGURATIONS, EnumELBO, exact_log_marginal
 from zoo.estimators.iwae import IWAE
 from zoo.estimators.miwae import CIWAE, MIWAE
 from zoo.estimators.renyi import RenyiBound
+from zoo.estimators.rws import RWS
 from zoo.estimators.score import ScoreFunctionELBO
+from zoo.estimators.vimco import VIMCO
 from zoo.estimators.weights import find_plates, log_weights
 
 ESTIMATORS = Registry("estimator")
@@ -135,11 +146,13 @@ def elbo_stl(num_particles: int = 1) -> ELBO:
 
 @ESTIMATORS.register("score")
 def score(num_particles: int = 1, data_shape=None, baseline: Optional[str] = None, decay: float = 0.9,
-          baseline_net=None, baseline_hidden: int = 100) -> ELBO:
+          baseline_net=None, baseline_hidden: int = 100, normalize: bool = False) -> ELBO:
     """The ELBO with score-function (REINFORCE) guide gradients and a baseline; ``data_shape``
-    sizes the default network of ``baseline="learned"`` (``ScoreFunctionELBO``)."""
+    sizes the default network of ``baseline="learned"`` (NVIL's); ``normalize`` divides the
+    centred signal by its running standard deviation (NVIL's variance normalization)
+    (``ScoreFunctionELBO``)."""
     return ScoreFunctionELBO(num_particles, baseline=baseline, decay=decay, baseline_net=baseline_net,
-                             baseline_hidden=baseline_hidden, data_shape=data_shape)
+                             baseline_hidden=baseline_hidden, data_shape=data_shape, normalize=normalize)
 
 
 @ESTIMATORS.register("iwae")
@@ -178,6 +191,37 @@ def ciwae(num_particles: int = 1, beta: float = 0.5, gradient: str = "reparam") 
     return CIWAE(beta, num_particles, gradient=gradient)
 
 
+@ESTIMATORS.register("vimco")
+def vimco(num_particles: int = 5) -> ELBO:
+    """L_K with VIMCO's leave-one-out baselines [Mnih & Rezende 2016]; K >= 2."""
+    return VIMCO(num_particles)
+
+
+@ESTIMATORS.register("rws")
+def rws(num_particles: int = 5, phase: str = "wake") -> ELBO:
+    """Reweighted wake-sleep [Bornschein & Bengio 2015]: the model by L_K's gradient, the guide
+    by the ``wake``, ``sleep`` or ``wake+sleep`` update."""
+    return RWS(num_particles, phase=phase)
+
+
+@ESTIMATORS.register("concrete")
+def concrete(num_particles: int = 1, temperature: float = 2 / 3, anneal_rate: float = 0.0,
+             min_temperature: float = 0.5, density: str = "discrete") -> ELBO:
+    """Train through the Concrete relaxation of the discrete sites [Maddison et al. 2017,
+    Jang et al. 2017]; every reported bound is the discrete model's."""
+    return Concrete(num_particles, temperature=temperature, anneal_rate=anneal_rate, min_temperature=min_temperature,
+                    density=density)
+
+
+@ESTIMATORS.register("elbo-enum")
+def elbo_enum(num_particles: int = 1, max_configurations: int = MAX_CONFIGURATIONS) -> ELBO:
+    """The ELBO summed exactly over every configuration of the discrete latent sites."""
+    if num_particles != 1:
+        raise ValueError(f"elbo-enum draws nothing (it sums over every configuration): num_particles must be 1, "
+                         f"got {num_particles}")
+    return EnumELBO(max_configurations)
+
+
 def get(name: str, data_shape=None, data_plate: Optional[str] = None, max_plate_nesting: Optional[int] = None,
         **options) -> ELBO:
     """An estimator by name, e.g. ``get("elbo", num_particles=5)``.
@@ -209,10 +253,11 @@ def check(name: str, **options) -> None:
 def validate(estimator: ELBO, model, guide, *args, **kwargs) -> None:
     """Refuse, before any training, a model/guide pair the estimator cannot handle, in one line: the
     sites and plates (``weights.find_plates``: a guide missing a site, a global latent, a plate that
-    does not match the data) for the log-weight estimators, closed-form KLs and the sites' order for
-    ``elbo-kl``. One run of model and guide on ``args``, drawing from a forked RNG."""
+    does not match the data), a discrete site where the estimator needs a reparameterized one, an
+    enumeration too large, for the log-weight estimators (``LogWeightELBO.validate``); closed-form
+    KLs and the sites' order for ``elbo-kl``. One run of model and guide on ``args``, drawing from a forked RNG."""
     if isinstance(estimator, LogWeightELBO):
-        estimator.plates(model, guide, args, kwargs)
+        estimator.validate(model, guide, args, kwargs)
     elif isinstance(estimator, TraceMeanFieldELBO) and not estimator.checked:
         from pyro import poutine
 
@@ -227,6 +272,6 @@ def list_estimators() -> List[str]:
     return ESTIMATORS.names()
 
 
-__all__ = ["CIWAE", "ESTIMATORS", "IWAE", "PLATE_OPTIONS", "LogWeightELBO", "MIWAE", "MonteCarloELBO", "RenyiBound",
-           "ScoreFunctionELBO", "TraceELBO", "TraceMeanFieldELBO", "check", "get", "list_estimators", "log_weights",
-           "validate"]
+__all__ = ["CIWAE", "Concrete", "ESTIMATORS", "EnumELBO", "IWAE", "MIWAE", "PLATE_OPTIONS", "RWS", "VIMCO",
+           "LogWeightELBO", "MonteCarloELBO", "RenyiBound", "ScoreFunctionELBO", "TraceELBO", "TraceMeanFieldELBO",
+           "check", "exact_log_marginal", "get", "list_estimators", "log_weights", "validate"]

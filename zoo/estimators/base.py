@@ -34,6 +34,7 @@ from pyro.infer import ELBO
 from torch import nn
 
 from zoo._utils.checks import positive_int
+from zoo._utils.contexts import isolated_rng
 from zoo.estimators import weights
 from zoo.estimators.bounds import normalized_weights
 
@@ -83,6 +84,21 @@ class LogWeightELBO(ELBO, nn.Module):
             plates = weights.find_plates(model, guide, args, kwargs, self.data_plate, self.given_nesting)
             self._plates_for = ((model, guide), plates)
         return plates
+
+    def validate(self, model, guide, args, kwargs) -> None:
+        """Refuse, in one line, a model/guide pair this estimator cannot handle: the sites and
+        plates (``weights.find_plates``), and a latent site without a reparameterized sampler for
+        the gradients that differentiate through the draws. One run, from a forked RNG."""
+        plates = self.plates(model, guide, args, kwargs)
+        if self.gradient in ("reparam", "stl", "dreg"):
+            with isolated_rng(args, kwargs), torch.no_grad():
+                traces = weights.run(self._training_model(model), self._training_model(guide), args, kwargs, 1,
+                                     plates=plates)
+            weights.check_reparameterized(traces.guide, self.name)
+
+    def _training_model(self, fn):
+        """The model or guide as the training step runs it (a relaxation wraps it)."""
+        return fn
 
     def run(self, model, guide, args, kwargs, values=None) -> weights.Traces:
         """One vectorized run of guide and model (``weights.run``) with this estimator's plates."""

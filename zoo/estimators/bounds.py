@@ -9,6 +9,7 @@ r"""Pure kernels on importance log-weights, shaped ``(..., K)`` (particles last)
     Renyi bound [3]     L_alpha = 1/(1-alpha) log (1/K) sum_k w_k^(1-alpha)   (alpha = 0: IWAE)
     MIWAE [4]           (1/M) sum_m L_K(group m)        (M groups of K particles, last dim M*K)
     CIWAE [4]           beta L_1 + (1 - beta) L_K
+    VIMCO baselines [5] L^{-k}: L_K with w_k replaced by the geometric mean of the others
 
 Everything goes through log-sum-exp, so log-weights of order -1e4 are fine.
 
@@ -18,6 +19,7 @@ References:
     [3] Li, Turner. Renyi Divergence Variational Inference. arXiv:1602.02311
     [4] Rainforth, Kosiorek, Le, Maddison, Igl, Wood, Teh. Tighter Variational Bounds are
         Not Necessarily Better. arXiv:1802.04537
+    [5] Mnih, Rezende. Variational Inference for Monte Carlo Objectives. arXiv:1602.06725
 """
 import math
 
@@ -95,3 +97,19 @@ def check_unit_interval(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
     return float(value)
+
+
+def vimco_leave_one_out(log_w: torch.Tensor) -> torch.Tensor:
+    r"""VIMCO's per-sample baselines [5]: L_K with w_k replaced by the geometric mean of the other
+    K - 1 weights, for each k over the last dimension (K >= 2):
+
+        L^{-k} = log (1/K) (sum_{j != k} w_j + exp((1/(K-1)) sum_{j != k} log w_j))
+    """
+    k = _check(log_w).shape[-1]
+    if k < 2:
+        raise ValueError(f"VIMCO's leave-one-out baseline needs K >= 2 particles, got {k}")
+    others_mean = (log_w.sum(-1, keepdim=True) - log_w) / (k - 1)  # (..., K)
+    # row k: the K log-weights with the k-th replaced by the mean of the others
+    eye = torch.eye(k, dtype=torch.bool, device=log_w.device)
+    rows = torch.where(eye, others_mean.unsqueeze(-1), log_w.unsqueeze(-2))
+    return torch.logsumexp(rows, -1) - math.log(k)

@@ -18,6 +18,10 @@ that does not depend on z reduces it without bias [1, 2]. Baselines (``baseline=
                    input-dependent rest, trained in the same step on (f - c - n(x))^2 [2, sec. 3.3];
 ``none``           b = 0.
 
+With ``normalize=True`` the centred signal f - b is divided by max(1, sqrt(v)), v a decaying
+average of its batch mean square: NVIL's variance normalization [2, sec. 3.3], which keeps the
+guide's step size steady while the signal's scale changes during training.
+
 References:
     [1] Williams. Simple Statistical Gradient-Following Algorithms for Connectionist
         Reinforcement Learning. Machine Learning 1992
@@ -48,6 +52,7 @@ class ScoreFunctionELBO(MonteCarloELBO):
         baseline_net: the network of the ``learned`` baseline (default: an MLP, see above).
         baseline_hidden: hidden units of the default baseline network.
         data_shape: the shape of one datum, for the default baseline network.
+        normalize: divide the centred signal by its running standard deviation (at least 1) [2].
 
     The running average and its step count are buffers and the baseline network a submodule,
     so ``state_dict`` holds all of the estimator's state (``zoo.fit`` checkpoints it).
@@ -58,7 +63,7 @@ class ScoreFunctionELBO(MonteCarloELBO):
 
     def __init__(self, num_particles: int = 1, baseline: Optional[str] = None, decay: float = 0.9,
                  baseline_net: Optional[nn.Module] = None, baseline_hidden: int = 100,
-                 data_shape: Optional[Sequence[int]] = None, **plates):
+                 data_shape: Optional[Sequence[int]] = None, normalize: bool = False, **plates):
         super().__init__(num_particles=num_particles, gradient="score", **plates)
         self.baseline = baseline or ("leave-one-out" if num_particles >= 2 else "average")
         if self.baseline not in BASELINES:
@@ -71,10 +76,15 @@ class ScoreFunctionELBO(MonteCarloELBO):
             raise ValueError(f"decay must lie in (0, 1), got {decay!r}")
         if self.baseline == "learned" and baseline_net is None:
             baseline_net = default_baseline_net(data_shape, positive_int("baseline_hidden", baseline_hidden))
-        self.decay, self.baseline_net = decay, baseline_net
+        if not isinstance(normalize, bool):
+            raise TypeError(f"normalize must be True or False, got {normalize!r}")
+        self.decay, self.baseline_net, self.normalize = decay, baseline_net, normalize
         # The decaying average b and the number of steps that updated it (b is unset at 0).
         self.register_buffer("average", torch.zeros((), dtype=torch.float64))
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
+        if normalize:  # NVIL's running mean square of the centred signal (unset until the first step)
+            self.register_buffer("signal_var", torch.zeros((), dtype=torch.float64))
+            self.register_buffer("num_var_updates", torch.zeros((), dtype=torch.long))
 
     def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
         sampled = self.run(model, guide, args, kwargs)
@@ -83,7 +93,10 @@ class ScoreFunctionELBO(MonteCarloELBO):
         f = weights.as_particles_last(log_p - log_q, self.num_particles, sampled)  # (N, K)
         log_q = weights.as_particles_last(log_q, self.num_particles, sampled)
         b, baseline_loss = self._baseline(f.detach(), args)
-        surrogate = (f + (f.detach() - b) * log_q).mean(-1).sum() - baseline_loss
+        signal = f.detach() - b
+        if self.normalize:
+            signal = signal / self._running_scale(signal)
+        surrogate = (f + signal * log_q).mean(-1).sum() - baseline_loss
         value = self.bound(f.detach()).sum()
         return -sampled.scale * (value + surrogate - surrogate.detach())
 
@@ -101,6 +114,15 @@ class ScoreFunctionELBO(MonteCarloELBO):
         expose("score_baseline", self.baseline_net)  # so that plain SVI optimizes it too
         b = c + self.baseline_net(args[0]).reshape(-1, 1)
         return b.detach(), (f.mean(-1, keepdim=True) - b).pow(2).sum()
+
+    def _running_scale(self, signal: torch.Tensor) -> torch.Tensor:
+        """max(1, sqrt(v)) with v the decaying average of the mean square of the centred signal
+        (this batch's at the first step), then updated with this batch [2]."""
+        square = signal.pow(2).mean().to(self.signal_var.dtype)
+        v = torch.where(self.num_var_updates > 0, self.signal_var, square)
+        self.signal_var.copy_(self.decay * v + (1 - self.decay) * square)
+        self.num_var_updates += 1
+        return v.sqrt().clamp(min=1.0).to(signal.dtype)
 
     def _running_average(self, f: torch.Tensor) -> torch.Tensor:
         """The decaying average of the batch means of f before this step (this batch's mean at

@@ -248,9 +248,13 @@ def latents(guide_trace) -> Dict[str, torch.Tensor]:
 def check_reparameterized(guide_trace, estimator: str) -> None:
     for site in sample_sites(guide_trace):
         if not site["is_observed"] and not getattr(site["fn"], "has_rsample", False):
+            fn = site["fn"]
+            while hasattr(fn, "base_dist"):  # Independent(Bernoulli) -> Bernoulli
+                fn = fn.base_dist
             raise ValueError(
                 f"{estimator} differentiates through z ~ q, but guide site {site['name']!r} "
-                f"({type(site['fn']).__name__}) has no reparameterized sampler; use the 'score' estimator"
+                f"({type(fn).__name__}) has no reparameterized sampler; use 'score', 'vimco' or 'rws' (or 'concrete' "
+                "for binary and one-hot sites, 'elbo-enum' for a few units)"
             )
 
 

@@ -16,6 +16,7 @@ from zoo.models.conv_vae import ConvVAE, ConvVAEConfig
 from zoo.models.dmm import DMMConfig, build_dmm
 from zoo.models.hvae import HVAEConfig, build_hvae
 from zoo.models.priors import build_prior
+from zoo.models.sbn import SBNConfig, build_sbn
 from zoo.models.seq_vae import SeqVAEConfig, build_seq_vae
 from zoo.models.vae import VAE
 from zoo.nets.conv import ConvDecoder, ConvEncoder
@@ -129,6 +130,8 @@ def build_ae(guide: str = POINT_MASS, **kwargs) -> Autoencoder:
 MODELS.register("hvae")(_takes(HVAEConfig)(build_hvae))
 # zoo.models.dmm: the Deep Markov Model, a latent state per time step
 MODELS.register("dmm")(_takes(DMMConfig)(build_dmm))
+# zoo.models.sbn: sigmoid belief nets, layers of binary units
+MODELS.register("sbn")(_takes(SBNConfig)(build_sbn))
 # zoo.models.seq_vae: GRU encoder and decoder for sequences
 MODELS.register("seq-vae")(_takes(SeqVAEConfig)(build_seq_vae))
 

@@ -43,9 +43,14 @@ from zoo.nets.mlp import MLPDecoder, MLPEncoder, check_sizes
 MEAN_DRAWS = 100  # draws of the lower layers for E_q[z_l | x], l > 1
 
 
-def latent_site(layer: int) -> str:
+def latent_site(layer: int, prefix: str = "z") -> str:
     """The site name of layer ``layer`` (0-based, bottom first): ``z1``, ``z2``, ..."""
-    return f"z{layer + 1}"
+    return f"{prefix}{layer + 1}"
+
+
+def draw(d: dist.TorchDistribution, sample_shape=torch.Size()) -> torch.Tensor:
+    """A reparameterized draw where ``d`` has one, else a plain one (binary units)."""
+    return d.rsample(sample_shape) if d.has_rsample else d.sample(sample_shape)
 
 
 class HVAE(VAE):
@@ -62,6 +67,8 @@ class HVAE(VAE):
         config: the arguments of ``zoo.build`` (for ``zoo.load``).
         prior: p(z_L) (default: the standard normal).
     """
+
+    site_prefix = "z"  # the sites are z1 ... zL
 
     def __init__(self, encoders: Sequence[nn.Module], heads: Sequence[nn.Module], conditionals: Sequence[nn.Module],
                  decoder: nn.Module, likelihood: Likelihood, latent_dims: Sequence[int],
@@ -81,7 +88,7 @@ class HVAE(VAE):
         return len(self.latent_dims)
 
     def latent_sites(self) -> List[str]:
-        return [latent_site(layer) for layer in range(self.num_layers)]
+        return [latent_site(layer, self.site_prefix) for layer in range(self.num_layers)]
 
     # ---- Pyro model / guide ----------------------------------------------------------
 
@@ -91,9 +98,9 @@ class HVAE(VAE):
         self._register("decoder", "conditionals", "latent_prior")
         with pyro.plate(DATA_PLATE, x.shape[0]):
             with self._latent_scale():
-                z = pyro.sample(latent_site(self.num_layers - 1), self.prior())
+                z = pyro.sample(latent_site(self.num_layers - 1, self.site_prefix), self.prior())
                 for layer in reversed(range(self.num_layers - 1)):
-                    z = pyro.sample(latent_site(layer), self.conditionals[layer](z))
+                    z = pyro.sample(latent_site(layer, self.site_prefix), self.conditionals[layer](z))
             pyro.sample(OBSERVED, self.likelihood.dist(self.decoder(z)), obs=x)
         return z
 
@@ -104,7 +111,7 @@ class HVAE(VAE):
         with pyro.plate(DATA_PLATE, x.shape[0]), self._latent_scale():
             z = x
             for layer in range(self.num_layers):
-                z = pyro.sample(latent_site(layer), self.layer_guide(layer, z))
+                z = pyro.sample(latent_site(layer, self.site_prefix), self.layer_guide(layer, z))
         return z
 
     # ---- plain-torch utilities ----------------------------------------------------------
@@ -157,11 +164,11 @@ class HVAE(VAE):
     def kl(self, x: torch.Tensor, num_samples: int = 1) -> torch.Tensor:
         r"""KL(q(z_{1:L}|x) || p(z_{1:L})) per datapoint, a Monte Carlo mean over ``num_samples`` draws."""
         q = self.layer_guide(0, x)
-        codes = [q.rsample((num_samples,))]
+        codes = [draw(q, (num_samples,))]
         log_q = q.log_prob(codes[0])
         for layer in range(1, self.num_layers):
             q = self.layer_guide(layer, codes[-1])
-            codes.append(q.rsample())
+            codes.append(draw(q))
             log_q = log_q + q.log_prob(codes[-1])
         log_p = self.prior().log_prob(codes[-1])
         for layer in range(self.num_layers - 1):
@@ -184,16 +191,20 @@ class LayerMarginal(dist.TorchDistribution):
 
     @property
     def has_rsample(self) -> bool:
-        return True
+        return self.hvae.layer_guide(0, self.x[:1]).has_rsample
 
     def _below(self, sample_shape) -> torch.Tensor:
-        z = self.hvae.layer_guide(0, self.x).rsample(sample_shape)
+        z = draw(self.hvae.layer_guide(0, self.x), sample_shape)
         for layer in range(1, self.layer):
-            z = self.hvae.layer_guide(layer, z).rsample()
+            z = draw(self.hvae.layer_guide(layer, z))
         return z
 
     def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:
-        return self.hvae.layer_guide(self.layer, self._below(sample_shape)).rsample()
+        return draw(self.hvae.layer_guide(self.layer, self._below(sample_shape)))
+
+    def sample(self, sample_shape=torch.Size()) -> torch.Tensor:
+        with torch.no_grad():
+            return self.rsample(sample_shape)
 
     @property
     def mean(self) -> torch.Tensor:
@@ -201,8 +212,8 @@ class LayerMarginal(dist.TorchDistribution):
             return self.hvae.layer_guide(self.layer, self._below((MEAN_DRAWS,))).mean.mean(0)
 
     def log_prob(self, value):
-        raise NotImplementedError(f"q(z{self.layer + 1}|x) of a hierarchical guide has no closed-form density: it is "
-                                  "q(z_l|z_{l-1}) integrated over the layers below")
+        raise NotImplementedError(f"q({self.hvae.site_prefix}{self.layer + 1}|x) of a hierarchical guide has no "
+                                  "closed-form density: it is q(z_l|z_{l-1}) integrated over the layers below")
 
 
 @dataclass(frozen=True)

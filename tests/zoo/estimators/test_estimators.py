@@ -48,11 +48,12 @@ def test_get_builds_vectorized_estimators(name, cls, make_vae, mnist_bin):
 
 def test_list_estimators():
     assert estimators.list_estimators() == [
-        "ciwae", "elbo", "elbo-kl", "elbo-stl", "iwae", "iwae-dreg", "iwae-stl", "miwae", "renyi", "score"]
+        "ciwae", "concrete", "elbo", "elbo-enum", "elbo-kl", "elbo-stl", "iwae", "iwae-dreg", "iwae-stl", "miwae",
+        "renyi", "rws", "score", "vimco"]
 
 
 def test_unknown_estimator_lists_choices():
-    with pytest.raises(ValueError, match=r"unknown estimator 'nope'; choose from ciwae, elbo, elbo-kl, elbo-stl, "):
+    with pytest.raises(ValueError, match=r"unknown estimator 'nope'; choose from ciwae, concrete, elbo, elbo-enum, "):
         estimators.get("nope")
 
 

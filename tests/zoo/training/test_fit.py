@@ -314,7 +314,7 @@ def test_wrong_shape_raises(make_vae, mnist_bin):
         (dict(lr=0.0), r"lr must be a positive finite number, got 0.0"),
         (dict(lr=float("nan")), r"lr must be a positive finite number, got nan"),
         (dict(lr=float("inf")), r"lr must be a positive finite number, got inf"),
-        (dict(estimator="iwea"), r"unknown estimator 'iwea'; choose from ciwae, elbo, elbo-kl, elbo-stl, iwae, "),
+        (dict(estimator="iwea"), r"unknown estimator 'iwea'; choose from ciwae, concrete, elbo, elbo-enum, elbo-kl, "),
         (dict(estimator="renyi", estimator_options={"alpha": 1}), r"alpha=1 makes the Renyi bound the ELBO"),
         (dict(optimizer="adma"), r"unknown optimizer 'adma'; choose from adam, adamw, rmsprop, sgd"),
         (dict(binarize="static"), r"binarize must be None or 'dynamic' during training, got 'static'"),

@@ -13,11 +13,26 @@ CASES = [
     ("score", 2, {"baseline": "leave-one-out"}), ("score", 1, {"baseline": "learned"}),
     ("score", 1, {"baseline": "none"}),
 ]
+# the estimators for discrete latents, on a small sigmoid belief net (elbo-enum: 2^6 configurations)
+DISCRETE_CASES = [
+    ("vimco", 3, {}), ("rws", 3, {"phase": "wake+sleep"}), ("concrete", 2, {"anneal_rate": 0.01}),
+    ("elbo-enum", 1, {}), ("score", 1, {"baseline": "learned", "normalize": True}),
+]
 NUM = 200
 
 
 def test_cases_cover_every_estimator():
-    assert {name for name, _, _ in CASES} == set(estimators.list_estimators())
+    assert {name for name, _, _ in CASES + DISCRETE_CASES} == set(estimators.list_estimators())
+
+
+def _sbn(seed):
+    torch.manual_seed(seed)
+    return zoo.build("sbn", layers=(4, 2))
+
+
+@pytest.mark.parametrize("name,k,options", DISCRETE_CASES, ids=lambda c: str(c))
+def test_discrete_estimators_resume_exactly(mnist_bin, tmp_path, name, k, options):
+    test_one_epoch_then_resume_to_three_equals_three_straight(_sbn, mnist_bin, tmp_path, name, k, options)
 
 
 def _fit(make_vae, train, out, epochs, resume=False, seed_weights=0, **config):
