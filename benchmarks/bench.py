@@ -28,7 +28,8 @@ from zoo.cli.parsing import add_command, plain
 
 SUITES = {"estimators": "benchmarks.suites.estimators", "guides": "benchmarks.suites.guides",
           "gmm": "benchmarks.suites.gmm", "overhead": "benchmarks.suites.overhead", "paper": "benchmarks.suites.paper",
-          "ddp": "benchmarks.suites.ddp", "hierarchy": "benchmarks.suites.hierarchy"}
+          "ddp": "benchmarks.suites.ddp", "hierarchy": "benchmarks.suites.hierarchy",
+          "discrete": "benchmarks.suites.discrete"}
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,8 @@ class BenchOptions:
 
 
 def add_parser(sub) -> None:
-    add_command(sub, "bench", BenchOptions, cmd_bench, help="run a benchmark suite: estimators, guides, gmm, "
-                                                           "overhead, paper, ddp, hierarchy", description=__doc__)
+    add_command(sub, "bench", BenchOptions, cmd_bench, description=__doc__,
+                help="run a benchmark suite: estimators, guides, gmm, overhead, paper, ddp, hierarchy, discrete")
 
 
 def suite_module(name: str):

@@ -17,7 +17,7 @@ from typing import List
 from zoo._utils.io import write_text
 
 # every suite of benchmarks.bench.SUITES
-ORDER = ("estimators", "guides", "overhead", "gmm", "paper", "hierarchy", "ddp")
+ORDER = ("estimators", "guides", "overhead", "gmm", "paper", "hierarchy", "discrete", "ddp")
 PROFILES = ("quick", "standard", "paper")
 INDEX = "index.md"
 

@@ -120,6 +120,51 @@ class TorchHVAE(nn.Module):
     objective = TorchVAE.objective
 
 
+class TorchSBN(nn.Module):
+    """The sigmoid belief net of ``zoo.build("sbn")`` (one layer of binary units, affine maps),
+    hand-written, trained with VIMCO [Mnih & Rezende 2016]:
+
+        log w_k = log p(x|h_k) + log p(h_k) - log q(h_k|x),   h_k ~ q(h|x) = Bernoulli(sigmoid(W x + c))
+        surrogate = L_K + sum_k (L_K - L^{-k}) log q(h_k|x),   L^{-k}: w_k -> geometric mean of the others
+    """
+
+    def __init__(self, data_dim: int = 784, units: int = 200):
+        super().__init__()
+        self.analytic_kl = False
+        self.encoder, self.decoder = nn.Linear(data_dim, units), nn.Linear(units, data_dim)
+        self.prior = nn.Parameter(torch.zeros(units))
+
+    def log_weights(self, x: torch.Tensor, num_particles: int, generator: torch.Generator = None):
+        """``(K, N)`` log-weights and log q(h_k|x)."""
+        logits = self.encoder(x)
+        h = torch.bernoulli(torch.sigmoid(logits).expand((num_particles,) + logits.shape), generator=generator)
+        log_q = -F.binary_cross_entropy_with_logits(logits.expand_as(h), h, reduction="none").sum(-1)
+        log_prior = -F.binary_cross_entropy_with_logits(self.prior.expand_as(h), h, reduction="none").sum(-1)
+        log_lik = -F.binary_cross_entropy_with_logits(self.decoder(h), x.expand(num_particles, *x.shape),
+                                                      reduction="none").sum(-1)
+        return log_lik + log_prior - log_q, log_q
+
+    def neg_vimco(self, x: torch.Tensor, num_particles: int, generator: torch.Generator = None) -> torch.Tensor:
+        """-surrogate per datapoint: its value is -L_K, its gradient VIMCO's."""
+        log_w, log_q = self.log_weights(x, num_particles, generator)
+        k = num_particles
+        bound = torch.logsumexp(log_w, 0) - math.log(k)
+        lw = log_w.detach()
+        others = (lw.sum(0, keepdim=True) - lw) / (k - 1)  # (K, N): mean log-weight of the other K - 1
+        loo = torch.stack([torch.logsumexp(torch.cat([lw[:j], others[j:j + 1], lw[j + 1:]]), 0) for j in range(k)])
+        signal = bound.detach() - (loo - math.log(k))
+        surrogate = bound + (signal * log_q).sum(0)
+        return -(bound.detach() + surrogate - surrogate.detach())
+
+    def neg_elbo(self, x: torch.Tensor, generator: torch.Generator = None) -> torch.Tensor:
+        return -self.log_weights(x, 1, generator)[0][0]
+
+    def objective(self, estimator: str, num_particles: int = 1):
+        if estimator != "vimco":
+            raise ValueError(f"the hand-written sigmoid belief net trains with vimco, got {estimator!r}")
+        return lambda x, g: self.neg_vimco(x, num_particles, g)
+
+
 def _tanh_mlp(in_features: int, hidden: Sequence[int]) -> nn.Sequential:
     layers = []
     for h in hidden:

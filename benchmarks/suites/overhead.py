@@ -1,7 +1,8 @@
 """Overhead suite: ``zoo.fit`` (Pyro SVI) against a hand-written PyTorch VAE, same process.
 
-Cells time the one-layer ``vae`` against ``TorchVAE`` and the two-layer ``hvae`` against
-``TorchHVAE`` (``benchmarks.reference``). Both train the same architecture with the same
+Cells time the one-layer ``vae`` against ``TorchVAE``, the two-layer ``hvae`` against
+``TorchHVAE`` and the sigmoid belief net ``sbn`` trained with VIMCO against ``TorchSBN``
+(``benchmarks.reference``). Both train the same architecture with the same
 objective, optimizer, batch size, batch order and seed. Their epochs are interleaved
 (alternating which goes first) so that both see the same machine state; reported are the test
 -ELBO of each and the ratio of the median training time per epoch (zoo / hand-written).
@@ -18,7 +19,7 @@ from typing import List
 import torch
 
 from benchmarks import report as rep
-from benchmarks.reference import TorchHVAE, TorchVAE, gemm_floor_step, mean_elbo, train_epoch
+from benchmarks.reference import TorchHVAE, TorchSBN, TorchVAE, gemm_floor_step, mean_elbo, train_epoch
 from benchmarks.report import DASH
 from benchmarks.suite import DataSettings
 
@@ -100,7 +101,7 @@ DEVICES = ("cpu",)  # the hand-written loop draws its noise with a CPU generator
 _SETUP = dict(hidden=[200, 200], latent_dim=50, batch_size=100, lr=1e-3)  # the IWAE paper's 1-layer network
 @dataclass(frozen=True)
 class OverheadSettings(DataSettings):
-    objectives: List[list]  # [estimator, K] or [estimator, K, "hvae"] (Burda's two-layer network)
+    objectives: List[list]  # [estimator, K] or [estimator, K, "hvae"] (Burda's two-layer network) or [.., "sbn"]
     epochs: int
     step_rounds: int
     hidden: List[int]
@@ -112,17 +113,20 @@ PROFILES = {
     "smoke": OverheadSettings(
         description="tiny: 200 embedded digits, 2 epochs, a 32-unit network, 3 rounds of step timing",
                   dataset="mnist5k", binarize="static", train_size=200, test_size=100,
-                  objectives=[["elbo", 1], ["iwae", 5], ["iwae", 5, "hvae"]], epochs=2, step_rounds=3,
+                  objectives=[["elbo", 1], ["iwae", 5], ["iwae", 5, "hvae"], ["vimco", 5, "sbn"]], epochs=2,
+                  step_rounds=3,
                   **{**_SETUP, "hidden": [32], "latent_dim": 4}, seeds=1),
     "quick": OverheadSettings(
         description="binarized MNIST, all 50,000 training images, 3 epochs of each, 30 rounds of step "
                               "timing", dataset="binarized-mnist", binarize=None, train_size=None, test_size=None,
-                  objectives=[["elbo", 1], ["iwae", 50], ["elbo", 1, "hvae"], ["iwae", 50, "hvae"]], epochs=3,
+                  objectives=[["elbo", 1], ["iwae", 50], ["elbo", 1, "hvae"], ["iwae", 50, "hvae"], ["vimco", 5, "sbn"],
+                              ["vimco", 50, "sbn"]], epochs=3,
                   step_rounds=30, **_SETUP, seeds=1),
     "paper": OverheadSettings(
         description="binarized MNIST, all 50,000 training images, 10 epochs of each, 50 rounds of step "
                               "timing", dataset="binarized-mnist", binarize=None, train_size=None, test_size=None,
-                  objectives=[["elbo", 1], ["elbo-kl", 1], ["iwae", 50], ["elbo", 1, "hvae"], ["iwae", 50, "hvae"]],
+                  objectives=[["elbo", 1], ["elbo-kl", 1], ["iwae", 50], ["elbo", 1, "hvae"], ["iwae", 50, "hvae"],
+                              ["vimco", 5, "sbn"], ["vimco", 50, "sbn"]],
                   epochs=10, step_rounds=50, **_SETUP,
                   seeds=3),
 }
@@ -170,8 +174,12 @@ def _models(args, data_shape):
     import zoo
 
     torch.manual_seed(args.seed)
+    small = args.hidden != _SETUP["hidden"]
+    if getattr(args, "arch", "vae") == "sbn":  # SBN 200, or 16 units with the smoke profile's network
+        vae = zoo.build("sbn", data_shape=data_shape, layers=(16,) if small else (200,))
+        torch.manual_seed(args.seed)
+        return vae, TorchSBN(math.prod(data_shape), vae.latent_dims[0])
     if getattr(args, "arch", "vae") == "hvae":
-        small = args.hidden != _SETUP["hidden"]
         sizes = dict(latent_dims=(8, 4), hidden=(32, 16)) if small else {}
         vae = zoo.build("hvae", data_shape=data_shape, **sizes)
         torch.manual_seed(args.seed)
@@ -219,11 +227,12 @@ def report(records: list, settings: dict, out: Path):
     text = rep.header("Overhead: zoo.fit (Pyro SVI) vs hand-written PyTorch", settings, records) + (
         f"{c['dataset']}, {c['train_size'] or 'all'} training / {c['test_size'] or 'all'} test images, "
         f"vae 784-{'-'.join(map(str, c['hidden']))}-{c['latent_dim']} tanh (hvae: Burda et al.'s two-layer network, "
-        f"the defaults of zoo.build('hvae')), Adam {c['lr']}, batch {c['batch_size']}, "
+        "the defaults of zoo.build('hvae'); sbn: one layer of 200 binary units, affine, trained with VIMCO), "
+        f"Adam {c['lr']}, batch {c['batch_size']}, "
         f"{c['epochs']} epochs of each, interleaved in one process (alternating which goes first), same seed and "
         "batch order. Epoch ratio: zoo / torch median training time of an epoch; step ratio: median over "
         f"{c['step_rounds']} rounds of alternating blocks of up to 20 steps (quartiles per seed). "
-        "Targets: ratios ≤ 1.05 (vae), ≤ 1.10 (hvae). Step ms: median time of a step in those rounds for zoo, "
+        "Targets: ratios ≤ 1.05 (vae), ≤ 1.10 (hvae, sbn). Step ms: median time of a step in those rounds for zoo, "
         "the hand-written step, and the GEMM floor of the vae (the same matrix products, forward and backward, "
         "and nothing else).\n\n"
         + rep.table(["model", "estimator", "K", "zoo test −ELBO", "torch test −ELBO", "zoo s / epoch",

@@ -62,8 +62,9 @@ def splits(config: dict, context) -> Tuple[torch.Tensor, torch.Tensor]:
 
 
 def build(config: dict, data_shape) -> torch.nn.Module:
-    """The cell's model (``arch``: ``vae``, or ``hvae`` with ``latent_dims``, ``layer_hidden`` and
-    ``depth``; ``guide``, ``prior``), its initial weights drawn under the cell's seed."""
+    """The cell's model (``arch``: ``vae``, ``hvae`` with ``latent_dims``, ``layer_hidden`` and
+    ``depth``, or ``sbn`` with ``layers`` and ``sbn_hidden``; ``guide``, ``prior``), its initial
+    weights drawn under the cell's seed."""
     import pyro
 
     import zoo
@@ -72,7 +73,10 @@ def build(config: dict, data_shape) -> torch.nn.Module:
     torch.manual_seed(config["seed"])
     common = dict(data_shape=tuple(data_shape), activation=config.get("activation", "tanh"),
                   guide=config.get("guide", "diagonal"), prior=config.get("prior", "standard"))
-    if config.get("arch", "vae") == "hvae":  # two stochastic layers: sizes per layer
+    if config.get("arch", "vae") == "sbn":  # binary units: layers of units, affine or MLP conditionals
+        vae = zoo.build("sbn", data_shape=tuple(data_shape), layers=tuple(config["layers"]),
+                        hidden=tuple(config.get("sbn_hidden", ())), activation=common["activation"])
+    elif config.get("arch", "vae") == "hvae":  # two stochastic layers: sizes per layer
         vae = zoo.build("hvae", latent_dims=tuple(config["latent_dims"]), hidden=tuple(config["layer_hidden"]),
                         depth=config["depth"], **common)
     else:

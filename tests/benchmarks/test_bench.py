@@ -1,6 +1,6 @@
 """``vaezoo bench``: every suite's smoke profile, and the runner's bookkeeping.
 
-The five smoke runs (``vaezoo bench SUITE --profile smoke``, in this process) are a module
+The smoke runs (``vaezoo bench SUITE --profile smoke``, in this process) are a module
 fixture; the tests read what they wrote. The runner tests use a fake suite, so they check the skip logic, the atomic
 writes and the mean ± std arithmetic without training anything.
 """
@@ -32,7 +32,7 @@ SMOKE = {
     "guides": (7, ["guide", "test −log p(x)", "test −ELBO", "gap", "k̂ > 0.5", "k̂ > 0.7", "active units",
                    "time / epoch (s)", "training (s)"], ["bound_vs_epoch.png"]),
     "gmm": (2, ["covariance", "implementation", "lower bound", "iterations / steps", "fit time (s)"], []),
-    "overhead": (3, ["model", "estimator", "K", "zoo test −ELBO", "torch test −ELBO", "zoo s / epoch",
+    "overhead": (4, ["model", "estimator", "K", "zoo test −ELBO", "torch test −ELBO", "zoo s / epoch",
                      "torch s / epoch", "epoch ratio", "step ratio", "step ratio quartiles", "zoo ms / step",
                      "torch ms / step", "GEMM floor ms / step"], []),
     "paper": (5, ["model", "published −log p(x)", "−log p(x), ours", "−ELBO, ours", "active units", "epochs",
@@ -40,6 +40,7 @@ SMOKE = {
               ["bound_vs_epoch.png"]),
     "hierarchy": (5, ["model, objective", "published −log p(x)", "test −log p(x)", "test −ELBO", "KL", "active units",
                       "time / epoch (s)", "active units per layer"], ["bound_vs_epoch.png"]),
+    "discrete": (7, ["estimator", "test −log p(x)", "test −ELBO", "active units", "ms / step"], ["bound_vs_epoch.png"]),
 }
 
 

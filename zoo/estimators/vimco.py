@@ -53,5 +53,5 @@ class VIMCO(LogWeightELBO):
         log_w = last(weights.log_density(traces.model, traces) - weights.log_density(traces.guide, traces))
         bound = iwae_bound(log_w)  # (N,): its gradient is sum_k w~_k grad log w_k
         signal = (bound.unsqueeze(-1) - vimco_leave_one_out(log_w)).detach()  # (N, K)
-        surrogate = bound.sum() + (signal * last(score_log_density(traces))).sum()
-        return -traces.scale * surrogate
+        score = (signal * last(score_log_density(traces))).sum()  # value 0, gradient the score term
+        return -traces.scale * (bound.sum() + score - score.detach())
