@@ -151,7 +151,9 @@ class TorchSBN(nn.Module):
         bound = torch.logsumexp(log_w, 0) - math.log(k)
         lw = log_w.detach()
         others = (lw.sum(0, keepdim=True) - lw) / (k - 1)  # (K, N): mean log-weight of the other K - 1
-        loo = torch.stack([torch.logsumexp(torch.cat([lw[:j], others[j:j + 1], lw[j + 1:]]), 0) for j in range(k)])
+        # row j of (K, K, N): the log-weights with the j-th replaced by the others' mean
+        eye = torch.eye(k, dtype=torch.bool).unsqueeze(-1)
+        loo = torch.logsumexp(torch.where(eye, others.unsqueeze(1), lw.unsqueeze(0)), 1)
         signal = bound.detach() - (loo - math.log(k))
         surrogate = bound + (signal * log_q).sum(0)
         return -(bound.detach() + surrogate - surrogate.detach())
