@@ -83,3 +83,13 @@ def test_the_two_layer_model_trains_under_ddp_and_resumes(tmp_path):
     state = checkpoint.read(tmp_path / "ddp" / checkpoint.CHECKPOINT)
     assert state["world_size"] == 2 and [r["epoch"] for r in state["history"]] == [1, 2]
     assert any(k.startswith("up_encoders.") for k in state["model"])
+
+
+def test_the_sigmoid_belief_net_trains_with_vimco_under_ddp_and_resumes(tmp_path):
+    args = ["train", "--model", "sbn", "--dataset", "mnist5k", "--binarize", "static", "--layers", "8", "4",
+            "--estimator", "vimco", "--num-particles", "3", "--train-size", "200", "--test-size", "50", "--no-progress"]
+    torchrun(*args, "--epochs", "1", "--out", tmp_path / "ddp")
+    torchrun(*args, "--epochs", "2", "--out", tmp_path / "ddp", "--resume")
+    state = checkpoint.read(tmp_path / "ddp" / checkpoint.CHECKPOINT)
+    assert state["world_size"] == 2 and [r["epoch"] for r in state["history"]] == [1, 2]
+    assert "latent_prior.logits" in state["model"] and "up_heads.0.linear.weight" in state["model"]
