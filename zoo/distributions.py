@@ -11,12 +11,21 @@ at every step, so the parameter-free form is cheaper and its KL divergences are 
 ``BernoulliLogits(logits)`` is Pyro's ``Bernoulli`` with a cheaper ``log_prob`` in evaluation
 (:func:`bernoulli_log_prob`); the Bernoulli term over every pixel is most of the cost of an
 importance-sampled log-likelihood.
+
+``DiagonalMixture(mixing, components)`` is Pyro's ``MixtureSameFamily`` whose ``log_prob``, for
+diagonal Gaussian components, takes the K component log-densities as matrix products:
+
+    sum_d (z_d - m_kd)^2 / s_kd^2 = (z^2) (1/s_k^2)^T - 2 z (m_k / s_k^2)^T + sum_d m_kd^2 / s_kd^2
+
+in float64 (the three terms cancel where z is near m_k and s_k small), where the default broadcasts
+an (..., K, D) tensor: a VampPrior of 500 components costs that per importance sample.
 """
 import math
 
 import torch
-from pyro.distributions import Bernoulli, TorchDistribution
+from pyro.distributions import Bernoulli, MixtureSameFamily, TorchDistribution
 from pyro.distributions import Independent as PyroIndependent
+from pyro.distributions import Normal as PyroNormal
 from torch.distributions import Independent, MultivariateNormal, Normal, constraints
 from torch.distributions.kl import register_kl
 from torch.nn.functional import binary_cross_entropy_with_logits
@@ -64,6 +73,36 @@ class StandardNormal(TorchDistribution):
 
     def entropy(self) -> torch.Tensor:
         return torch.full(self.batch_shape, self.dim * (0.5 + HALF_LOG_2PI), dtype=self.dtype, device=self.device)
+
+
+class DiagonalMixture(MixtureSameFamily):
+    """A mixture of K distributions of one family (module docstring); with diagonal Gaussian
+    components (``Normal(loc, scale).to_event(1)``, parameters ``(K, D)``, or expanded from them)
+    ``log_prob`` uses matrix products, otherwise ``MixtureSameFamily``'s."""
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        params = _unexpanded_diagonal(self)
+        if params is None:
+            return super().log_prob(value)
+        logits, loc, scale = (t.double() for t in params)
+        v, precision = value.double(), scale.pow(-2)
+        quad = (v * v) @ precision.T - 2 * v @ (loc * precision).T + (loc * loc * precision).sum(-1)
+        log_comp = -0.5 * quad - scale.log().sum(-1) - loc.shape[-1] * HALF_LOG_2PI
+        return torch.logsumexp(torch.log_softmax(logits, -1) + log_comp, -1).to(value.dtype)
+
+
+def _unexpanded_diagonal(mixture):
+    """(logits (K,), loc (K, D), scale (K, D)) of a mixture of diagonal Gaussians whose batch dims,
+    if any, are expansions (stride 0) of one mixture; else None."""
+    comp = mixture.component_distribution
+    normal = getattr(comp, "base_dist", None)
+    if type(normal) not in (Normal, PyroNormal) or comp.reinterpreted_batch_ndims != 1:
+        return None
+    tensors = [mixture.mixture_distribution.logits, normal.loc, normal.scale]
+    batch = len(mixture.batch_shape)
+    if any(t.stride()[:batch] != (0,) * batch for t in tensors if t.dim() > batch):
+        return None
+    return [t[(0,) * batch] for t in tensors]
 
 
 def bernoulli_log_prob(logits: torch.Tensor, value: torch.Tensor) -> torch.Tensor:

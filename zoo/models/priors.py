@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn.functional import hardtanh, softplus
 
-from zoo.distributions import StandardNormal
+from zoo.distributions import DiagonalMixture, StandardNormal
 
 PRIORS = ("standard", "mog", "vamp")
 VAMP_GUIDES = ("diagonal", "full-rank")  # guides with an exact density at any code
@@ -89,7 +89,7 @@ class MixturePrior(Prior):
 
     def forward(self, encode: Optional[Callable] = None) -> dist.TorchDistribution:
         components = dist.Normal(self.locs, softplus(self.scales_raw), validate_args=False).to_event(1)
-        return dist.MixtureSameFamily(dist.Categorical(logits=self.logits), components, validate_args=False)
+        return DiagonalMixture(dist.Categorical(logits=self.logits), components, validate_args=False)
 
 
 class VampPrior(Prior):
@@ -118,7 +118,7 @@ class VampPrior(Prior):
         components = encode(self.inputs())  # batch (K,), event (dim,)
         mixing = dist.Categorical(logits=torch.zeros(components.batch_shape, dtype=self._zero.dtype,
                                                      device=self._zero.device))
-        return dist.MixtureSameFamily(mixing, components, validate_args=False)
+        return DiagonalMixture(mixing, components, validate_args=False)
 
 
 def build_prior(spec: str, dim: int, input_shape: Sequence[int] = (), unit_interval: bool = False) -> Prior:
