@@ -111,6 +111,7 @@ def check_sites(guide_trace, model_trace, data_plate: Optional[str] = None):
     latent = {site["name"] for site in sample_sites(guide_trace) if not site["is_observed"]}
     for site in sample_sites(model_trace):
         _check_in_data_plate(site, frame, "model")
+        _check_plate_size(site, frame)
         if not site["is_observed"] and site["name"] not in latent:
             raise ValueError(f"model site {site['name']!r} is latent but the guide does not sample it; the guide "
                              f"samples {', '.join(sorted(latent)) or 'nothing'}")
@@ -145,6 +146,19 @@ def _check_in_data_plate(site, frame, role: str) -> None:
             f"{role} site {site['name']!r} is outside the data plate {frame.name!r}: {kind} shared by every "
             "datapoint, which a per-datapoint bound (ELBO, IWAE, log p(x) per point) cannot hold; put it inside "
             "the plate, or learn it as a parameter")
+
+
+def _check_plate_size(site, frame) -> None:
+    """An observed value whose extent at the data plate's dim differs from the plate's size (the
+    plate was given another number of datapoints than the data holds): one line."""
+    if not site["is_observed"]:
+        return
+    shape = tuple(torch.as_tensor(site["value"]).shape)
+    axis = len(shape) - len(site["fn"].event_shape) + frame.dim
+    if 0 <= axis < len(shape) and shape[axis] not in (1, frame.size):
+        raise ValueError(f"observed site {site['name']!r} holds {shape[axis]} datapoints at the data plate's dim "
+                         f"{frame.dim} (value of shape {shape}), but the plate {frame.name!r} has size {frame.size}: "
+                         "give the plate the number of datapoints in the batch")
 
 
 def _scale(site) -> float:

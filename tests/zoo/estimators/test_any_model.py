@@ -204,3 +204,18 @@ def test_the_particles_sit_left_of_the_deepest_plate(chain):
     assert given.run(chain.model, chain.guide, (x,), {}).particle_dim == -(deepest + 2)
     with poutine.block():
         assert -given.loss(chain.model, chain.guide, x) < 0
+
+
+def test_a_plate_whose_size_does_not_match_the_data_is_refused_in_one_line():
+    def model(x):
+        with pyro.plate("data", 4):
+            z = pyro.sample("z", dist.Normal(0.0, 1.0))
+            pyro.sample("x", dist.Normal(z, 1.0), obs=x)
+
+    def guide(x):
+        with pyro.plate("data", 4):
+            pyro.sample("z", dist.Normal(0.0, 1.0))
+
+    with pytest.raises(ValueError, match=r"observed site 'x' holds 3 datapoints at the data plate's dim -1 \(value "
+                                         r"of shape \(3,\)\), but the plate 'data' has size 4"):
+        estimators.validate(estimators.get("iwae", num_particles=2), model, guide, torch.zeros(3))
