@@ -146,13 +146,14 @@ def elbo_stl(num_particles: int = 1) -> ELBO:
 
 @ESTIMATORS.register("score")
 def score(num_particles: int = 1, data_shape=None, baseline: Optional[str] = None, decay: float = 0.9,
-          baseline_net=None, baseline_hidden: int = 100, normalize: bool = False) -> ELBO:
+          baseline_net=None, baseline_hidden: int = 100, normalize: bool = False, paths: bool = False) -> ELBO:
     """The ELBO with score-function (REINFORCE) guide gradients and a baseline; ``data_shape``
     sizes the default network of ``baseline="learned"`` (NVIL's); ``normalize`` divides the
-    centred signal by its running standard deviation (NVIL's variance normalization)
-    (``ScoreFunctionELBO``)."""
+    centred signal by its running standard deviation (NVIL's variance normalization);
+    ``paths`` keeps the pathwise gradient of reparameterizable sites (``ScoreFunctionELBO``)."""
     return ScoreFunctionELBO(num_particles, baseline=baseline, decay=decay, baseline_net=baseline_net,
-                             baseline_hidden=baseline_hidden, data_shape=data_shape, normalize=normalize)
+                             baseline_hidden=baseline_hidden, data_shape=data_shape, normalize=normalize,
+                             paths=paths)
 
 
 @ESTIMATORS.register("iwae")

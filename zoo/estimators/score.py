@@ -22,6 +22,11 @@ With ``normalize=True`` the centred signal f - b is divided by max(1, sqrt(v)), 
 average of its batch mean square: NVIL's variance normalization [2, sec. 3.3], which keeps the
 guide's step size steady while the signal's scale changes during training.
 
+With ``paths=True`` the sites that have a reparameterized sampler (a Gaussian z beside a discrete
+y) keep their pathwise gradient and the score term covers only the others, as Pyro's
+``Trace_ELBO`` does (without a baseline); by default every site gets the score function, the
+estimator to compare with the reparameterized ones.
+
 References:
     [1] Williams. Simple Statistical Gradient-Following Algorithms for Connectionist
         Reinforcement Learning. Machine Learning 1992
@@ -53,6 +58,7 @@ class ScoreFunctionELBO(MonteCarloELBO):
         baseline_hidden: hidden units of the default baseline network.
         data_shape: the shape of one datum, for the default baseline network.
         normalize: divide the centred signal by its running standard deviation (at least 1) [2].
+        paths: keep the pathwise gradient of reparameterizable sites (above).
 
     The running average and its step count are buffers and the baseline network a submodule,
     so ``state_dict`` holds all of the estimator's state (``zoo.fit`` checkpoints it).
@@ -63,7 +69,8 @@ class ScoreFunctionELBO(MonteCarloELBO):
 
     def __init__(self, num_particles: int = 1, baseline: Optional[str] = None, decay: float = 0.9,
                  baseline_net: Optional[nn.Module] = None, baseline_hidden: int = 100,
-                 data_shape: Optional[Sequence[int]] = None, normalize: bool = False, **plates):
+                 data_shape: Optional[Sequence[int]] = None, normalize: bool = False, paths: bool = False,
+                 **plates):
         super().__init__(num_particles=num_particles, gradient="score", **plates)
         self.baseline = baseline or ("leave-one-out" if num_particles >= 2 else "average")
         if self.baseline not in BASELINES:
@@ -76,8 +83,10 @@ class ScoreFunctionELBO(MonteCarloELBO):
             raise ValueError(f"decay must lie in (0, 1), got {decay!r}")
         if self.baseline == "learned" and baseline_net is None:
             baseline_net = default_baseline_net(data_shape, positive_int("baseline_hidden", baseline_hidden))
-        if not isinstance(normalize, bool):
-            raise TypeError(f"normalize must be True or False, got {normalize!r}")
+        for name, flag in (("normalize", normalize), ("paths", paths)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
+        self.paths = paths
         self.decay, self.baseline_net, self.normalize = decay, baseline_net, normalize
         # The decaying average b and the number of steps that updated it (b is unset at 0).
         self.register_buffer("average", torch.zeros((), dtype=torch.float64))
@@ -88,10 +97,15 @@ class ScoreFunctionELBO(MonteCarloELBO):
 
     def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
         sampled = self.run(model, guide, args, kwargs)
-        fixed = {name: value.detach() for name, value in weights.latents(sampled.guide).items()}
-        log_p, log_q = self._leaf_log_densities(sampled, fixed, model, guide, args, kwargs)
+        if self.paths:  # the draws as sampled: reparameterized ones carry their path
+            log_p, log_q = weights.log_density(sampled.model, sampled), weights.log_density(sampled.guide, sampled)
+            score_q = weights.score_log_density(sampled)
+        else:  # every draw held fixed: the score function for every site
+            fixed = {name: value.detach() for name, value in weights.latents(sampled.guide).items()}
+            log_p, log_q = self._leaf_log_densities(sampled, fixed, model, guide, args, kwargs)
+            score_q = log_q
         f = weights.as_particles_last(log_p - log_q, self.num_particles, sampled)  # (N, K)
-        log_q = weights.as_particles_last(log_q, self.num_particles, sampled)
+        log_q = weights.as_particles_last(score_q, self.num_particles, sampled)
         b, baseline_loss = self._baseline(f.detach(), args)
         signal = f.detach() - b
         if self.normalize:

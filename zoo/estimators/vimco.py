@@ -22,16 +22,6 @@ from zoo.estimators.base import LogWeightELBO
 from zoo.estimators.bounds import iwae_bound, vimco_leave_one_out
 
 
-def score_log_density(traces: weights.Traces) -> torch.Tensor:
-    """Sum of log q over the guide's latent sites without a reparameterized sampler, ``(K, N)``
-    (0 where every site has one)."""
-    total = 0.0
-    for site in weights.sample_sites(traces.guide):
-        if not site["is_observed"] and not getattr(site["fn"], "has_rsample", False):
-            total = total + weights.site_log_density(site, traces)
-    return torch.as_tensor(total)
-
-
 class VIMCO(LogWeightELBO):
     """L_K with VIMCO's gradient (module docstring); ``num_particles`` = K >= 2."""
 
@@ -53,5 +43,5 @@ class VIMCO(LogWeightELBO):
         log_w = last(weights.log_density(traces.model, traces) - weights.log_density(traces.guide, traces))
         bound = iwae_bound(log_w)  # (N,): its gradient is sum_k w~_k grad log w_k
         signal = (bound.unsqueeze(-1) - vimco_leave_one_out(log_w)).detach()  # (N, K)
-        score = (signal * last(score_log_density(traces))).sum()  # value 0, gradient the score term
+        score = (signal * last(weights.score_log_density(traces))).sum()  # value 0, gradient the score term
         return -traces.scale * (bound.sum() + score - score.detach())

@@ -254,6 +254,16 @@ def log_density(trace, traces: Traces) -> torch.Tensor:
     return torch.as_tensor(total)
 
 
+def score_log_density(traces: Traces) -> torch.Tensor:
+    """Sum of log q over the guide's latent sites without a reparameterized sampler, ``(K, N)``
+    (0 where every site has one): the part of log q that score-function terms need."""
+    total = 0.0
+    for site in sample_sites(traces.guide):
+        if not site["is_observed"] and not getattr(site["fn"], "has_rsample", False):
+            total = total + site_log_density(site, traces)
+    return torch.as_tensor(total)
+
+
 def latents(guide_trace) -> Dict[str, torch.Tensor]:
     """The guide's sampled latent values by site name."""
     return {site["name"]: site["value"] for site in sample_sites(guide_trace) if not site["is_observed"]}
