@@ -1,6 +1,6 @@
 r"""Discrete suite: a sigmoid belief net trained by the estimators built for discrete latents.
 
-Training cells: ``sbn`` (one layer of 200 binary units, affine maps: the ``SBN 200`` of [1, 2])
+Training cells: ``sbn`` (one layer of 200 binary units, affine maps: the SBN of [1, 2])
 on binarized MNIST with ``score`` and NVIL's learned, variance-normalized baseline [1] (K = 1),
 ``vimco`` [2] and ``rws`` [3] at K = 5 and 50, and ``concrete`` [4] (the relaxed ELBO, the
 discrete model's bounds reported). Test -log p(x) by importance sampling (S samples), -ELBO,
@@ -155,9 +155,8 @@ def warmed_up(sbn, name: str, options: dict, train_x, config: dict, steps: int =
 COLUMNS = [("test −log p(x)", "test_neg_ll", ".2f"), ("test −ELBO", "test_neg_elbo", ".2f"),
            ("active units", "active_units", ".1f"), ("ms / step", "step_time_ms", ".1f")]
 NOTES = """
-Published numbers are not quoted in this report yet: the NVIL, VIMCO and RWS papers' SBN results use
-other training budgets (and, for VIMCO, the 200-200-200 network); compare the ordering here with
-theirs by reading their tables, not these values.
+Published numbers are not quoted in this report yet (the NVIL, VIMCO and RWS papers' tables have not
+been checked here); their SBN results come from far longer training, so compare orderings, not values.
 """
 
 

@@ -6,8 +6,8 @@ r"""Sigmoid belief networks: layers of binary units, as a Pyro model/guide pair.
 
 Each f and g is affine (the logistic belief net of [1, 2, 3]: one weight matrix and a bias per
 layer) or an MLP (``hidden``). The default, one layer of 200 units with affine maps, is the
-``SBN 200`` of [1, Table 1] and [2]; ``layers=(200, 200, 200)`` is their deeper one. The guide
-mirrors the model bottom-up, as the recognition networks of [1, 2]. The sites are ``h1`` ...
+SBN of [1, 2]; ``layers=(200, 200, 200)`` gives a deep one. The guide mirrors the model
+bottom-up, as the recognition networks of [1, 2]. The sites are ``h1`` ...
 ``hL`` under the ``data`` plate; they are discrete, so the reparameterized estimators do not
 apply: train with ``score`` (NVIL's baselines [1]), ``vimco`` [2], ``rws`` [3], ``concrete``
 [4] or, for a few units, ``elbo-enum``.
@@ -67,7 +67,7 @@ class SBN(HVAE):
 
 @dataclass(frozen=True)
 class SBNConfig:
-    """Architecture of :class:`SBN`; the default is the ``SBN 200`` of [1, 2].
+    """Architecture of :class:`SBN`; the default is the SBN of [1, 2]: 200 units, affine maps.
 
     Args:
         data_shape: shape of one (binary) datum.

@@ -1,4 +1,4 @@
-"""The sigmoid belief net: its log-weight by hand, its defaults (the SBN 200 of NVIL and VIMCO),
+"""The sigmoid belief net: its log-weight by hand, its defaults (200 units, affine: the SBN of NVIL and VIMCO),
 every discrete-latent estimator on it, and the pipeline (fit, resume, load, CLI)."""
 import json
 
