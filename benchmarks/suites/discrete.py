@@ -20,7 +20,6 @@ References:
     [3] Bornschein, Bengio. Reweighted Wake-Sleep. arXiv:1406.2751
     [4] Maddison, Mnih, Teh. The Concrete Distribution. arXiv:1611.00712
 """
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List
@@ -98,10 +97,8 @@ def run_cell(config: dict, context) -> dict:
     if cell_kind(config) == "gradients":
         return run_gradients(config, context)
     c = config
-    out = vae_cells.run(c, context, f"{label(c['estimator'], c['estimator_options'], c['num_particles'])} "
-                                    f"seed {c['seed']}")
-    steps = math.ceil((c["train_size"] or 50000) / c["batch_size"])
-    return out | {"step_time_ms": 1000 * out["epoch_time_s"] / steps}
+    return vae_cells.run(c, context, f"{label(c['estimator'], c['estimator_options'], c['num_particles'])} "
+                                     f"seed {c['seed']}")
 
 
 def run_gradients(config: dict, context) -> dict:
@@ -126,17 +123,19 @@ def run_gradients(config: dict, context) -> dict:
 
 
 def warmed_up(sbn, name: str, options: dict, train_x, config: dict, steps: int = 200):
-    """The estimator, its state (NVIL's baseline network and running averages) first trained for
-    ``steps`` minibatches on the fixed network, whose parameters stay as they are."""
+    """The estimator; a score estimator's baseline (NVIL's network and running averages) first
+    trained for ``steps`` minibatches on the fixed network, whose parameters stay as they are.
+    The other estimators' state is a step counter (concrete's schedule) or none: left at zero."""
     import pyro
     import torch
 
     from zoo import estimators
+    from zoo.estimators import ScoreFunctionELBO
 
     est = estimators.get(name, data_shape=tuple(train_x.shape[1:]), **options)
-    params = list(est.parameters()) if isinstance(est, torch.nn.Module) else []
-    if not (params or list(getattr(est, "buffers", lambda: [])())):
+    if not isinstance(est, ScoreFunctionELBO):
         return est
+    params = list(est.parameters())
     opt = torch.optim.Adam(params, lr=config["lr"]) if params else None
     gen = torch.Generator().manual_seed(config["seed"])
     pyro.set_rng_seed(config["seed"])
@@ -145,9 +144,8 @@ def warmed_up(sbn, name: str, options: dict, train_x, config: dict, steps: int =
             batch = train_x[torch.randint(len(train_x), (config["batch_size"],), generator=gen)]
             loss = est.differentiable_loss(sbn.model, sbn.guide, batch)
             if opt is not None:
-                grads = torch.autograd.grad(loss, params, allow_unused=True)
-                for p, g in zip(params, grads):
-                    p.grad = g
+                opt.zero_grad()
+                torch.autograd.backward(loss, inputs=params)  # the baseline's parameters alone
                 opt.step()
     return est
 

@@ -40,8 +40,7 @@ from torch.nn.functional import logsigmoid
 
 from zoo._utils.checks import positive_float
 from zoo.estimators import weights
-from zoo.estimators.base import LogWeightELBO
-from zoo.estimators.bounds import iwae_bound
+from zoo.estimators.iwae import IWAE
 
 
 class RelaxedBernoulliPMF(dist.RelaxedBernoulli):
@@ -97,7 +96,7 @@ class Relax(Messenger):
             msg["fn"] = relaxed(msg["fn"], self.temperature, msg["name"], self.density)
 
 
-class Concrete(LogWeightELBO):
+class Concrete(IWAE):
     """Train on the relaxed model's K-sample bound; report the discrete model's (module docstring).
 
     Args:
@@ -130,9 +129,6 @@ class Concrete(LogWeightELBO):
         tau = self.temperature * math.exp(-self.anneal_rate * int(self.num_steps))
         return max(self.min_temperature, tau) if self.anneal_rate else self.temperature
 
-    def bound(self, log_w: torch.Tensor) -> torch.Tensor:
-        return iwae_bound(log_w)
-
     def _training_model(self, fn):
         return Relax(torch.tensor(self.current_temperature()), self.density)(fn)
 
@@ -143,4 +139,4 @@ class Concrete(LogWeightELBO):
         weights.check_reparameterized(traces.guide, self.name)
         log_w = weights.log_density(traces.model, traces) - weights.log_density(traces.guide, traces)
         self.num_steps += 1
-        return -traces.scale * iwae_bound(weights.as_particles_last(log_w, self.num_particles, traces)).sum()
+        return -traces.scale * self.bound(weights.as_particles_last(log_w, self.num_particles, traces)).sum()

@@ -53,9 +53,9 @@ def _site_grid(site, data_dim: int, index: torch.Tensor, values: torch.Tensor, s
     shape = tuple(site["value"].shape)
     batch_dims = len(shape) - len(site["fn"].event_shape)
     axis = batch_dims + data_dim  # the data plate's position in the value
-    element_shape = shape[:axis] + shape[axis + 1:len(shape) - span] if axis >= 0 else None
     if axis < 0:
         raise ValueError(f"site {site['name']!r} has no data-plate dim in its value of shape {shape}")
+    element_shape = shape[:axis] + shape[axis + 1:len(shape) - span]
     grid = values[index]  # (C, elements, *span_shape)
     grid = grid.reshape((index.shape[0],) + element_shape + shape[len(shape) - span:])
     grid = grid.unsqueeze(axis + 1).expand((index.shape[0],) + shape)

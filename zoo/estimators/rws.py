@@ -21,13 +21,13 @@ import torch
 from pyro import poutine
 
 from zoo.estimators import weights
-from zoo.estimators.base import LogWeightELBO
-from zoo.estimators.bounds import iwae_bound, normalized_weights
+from zoo.estimators.bounds import normalized_weights
+from zoo.estimators.iwae import IWAE
 
 PHASES = ("wake", "sleep", "wake+sleep")
 
 
-class RWS(LogWeightELBO):
+class RWS(IWAE):
     """Reweighted wake-sleep with K = ``num_particles`` and the guide's ``phase`` in ``PHASES``."""
 
     name = "rws"
@@ -38,9 +38,6 @@ class RWS(LogWeightELBO):
         if phase not in PHASES:
             raise ValueError(f"unknown phase {phase!r} for rws's guide update; choose from {', '.join(PHASES)}")
         self.phase = phase
-
-    def bound(self, log_w: torch.Tensor) -> torch.Tensor:
-        return iwae_bound(log_w)
 
     def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
         sampled = self.run(model, guide, args, kwargs)
@@ -55,20 +52,22 @@ class RWS(LogWeightELBO):
             surrogate = surrogate + (w * log_q).sum()  # wake-phi
         if self.phase != "wake":
             surrogate = surrogate + self._sleep(model, guide, args, kwargs, sampled)
-        value = iwae_bound(log_w).sum()
+        value = self.bound(log_w).sum()
         return -sampled.scale * (value + surrogate - surrogate.detach())
 
     def _sleep(self, model, guide, args, kwargs, sampled) -> torch.Tensor:
-        """sum_n log q(h'_n | x'_n) at one dream (x'_n, h'_n) ~ p per datapoint."""
-        with torch.no_grad(), poutine.block():
-            dream = poutine.trace(poutine.uncondition(model)).get_trace(*args, **kwargs)
+        """sum_n log q(h'_n | x'_n) at one dream (x'_n, h'_n) ~ p per datapoint: the guide alone,
+        replayed on the dream's latents with the dreamed data as its first argument."""
         observed = [s for s in weights.sample_sites(sampled.model) if s["is_observed"]]
         if len(observed) != 1 or not args:
             raise ValueError("rws's sleep phase runs the guide on dreamed data as its first argument, so it needs a "
                              f"model with one observed site and the data as first argument; got {len(observed)} "
                              "observed sites")
+        with torch.no_grad(), poutine.block():
+            dream = poutine.trace(poutine.uncondition(model)).get_trace(*args, **kwargs)
         x_dream = dream.nodes[observed[0]["name"]]["value"].detach()
         latent = {name: dream.nodes[name]["value"].detach() for name in weights.latents(sampled.guide)}
-        trace = weights.run(model, guide, (x_dream,) + tuple(args[1:]), kwargs, 1, values=latent,
-                            plates=self.plates(model, guide, args, kwargs))
-        return weights.log_density(trace.guide, trace).sum()
+        plates = self.plates(model, guide, args, kwargs)
+        guide_fn = poutine.replay(weights.vectorize(guide, 1, plates.particle_dim), trace=weights.replay_trace(latent))
+        guide_trace = poutine.trace(guide_fn).get_trace(x_dream, *args[1:], **kwargs)
+        return weights.log_density(guide_trace, weights.in_plates(guide_trace, plates)).sum()

@@ -18,11 +18,11 @@ References:
 import torch
 
 from zoo.estimators import weights
-from zoo.estimators.base import LogWeightELBO
-from zoo.estimators.bounds import iwae_bound, vimco_leave_one_out
+from zoo.estimators.bounds import vimco_leave_one_out
+from zoo.estimators.iwae import IWAE
 
 
-class VIMCO(LogWeightELBO):
+class VIMCO(IWAE):
     """L_K with VIMCO's gradient (module docstring); ``num_particles`` = K >= 2."""
 
     name = "vimco"
@@ -34,14 +34,11 @@ class VIMCO(LogWeightELBO):
             raise ValueError(f"vimco needs num_particles >= 2 (its baseline for each sample is the other samples), "
                              f"got {num_particles}; with one sample use 'score' with a baseline")
 
-    def bound(self, log_w: torch.Tensor) -> torch.Tensor:
-        return iwae_bound(log_w)
-
     def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
         traces = self.run(model, guide, args, kwargs)
         last = lambda t: weights.as_particles_last(t, self.num_particles, traces)  # noqa: E731
         log_w = last(weights.log_density(traces.model, traces) - weights.log_density(traces.guide, traces))
-        bound = iwae_bound(log_w)  # (N,): its gradient is sum_k w~_k grad log w_k
+        bound = self.bound(log_w)  # (N,): its gradient is sum_k w~_k grad log w_k
         signal = (bound.unsqueeze(-1) - vimco_leave_one_out(log_w)).detach()  # (N, K)
         score = (signal * last(weights.score_log_density(traces))).sum()  # value 0, gradient the score term
         return -traces.scale * (bound.sum() + score - score.detach())

@@ -69,6 +69,7 @@ class HVAE(VAE):
     """
 
     site_prefix = "z"  # the sites are z1 ... zL
+    reparameterized = True  # the guide's layers have reparameterized samplers
 
     def __init__(self, encoders: Sequence[nn.Module], heads: Sequence[nn.Module], conditionals: Sequence[nn.Module],
                  decoder: nn.Module, likelihood: Likelihood, latent_dims: Sequence[int],
@@ -191,7 +192,7 @@ class LayerMarginal(dist.TorchDistribution):
 
     @property
     def has_rsample(self) -> bool:
-        return self.hvae.layer_guide(0, self.x[:1]).has_rsample
+        return self.hvae.reparameterized
 
     def _below(self, sample_shape) -> torch.Tensor:
         z = draw(self.hvae.layer_guide(0, self.x), sample_shape)
@@ -201,10 +202,6 @@ class LayerMarginal(dist.TorchDistribution):
 
     def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:
         return draw(self.hvae.layer_guide(self.layer, self._below(sample_shape)))
-
-    def sample(self, sample_shape=torch.Size()) -> torch.Tensor:
-        with torch.no_grad():
-            return self.rsample(sample_shape)
 
     @property
     def mean(self) -> torch.Tensor:

@@ -22,9 +22,8 @@ References:
     [4] Maddison, Mnih, Teh. The Concrete Distribution. arXiv:1611.00712
 """
 import dataclasses
-import math
 from dataclasses import dataclass
-from typing import Sequence, Tuple
+from typing import Tuple
 
 import pyro.distributions as dist
 import torch
@@ -32,9 +31,10 @@ from torch import nn
 
 from guides.bernoulli import BernoulliHead
 from zoo.likelihoods import build_likelihood
+from zoo.models.configs import check_network
 from zoo.models.hvae import HVAE
 from zoo.models.priors import Prior
-from zoo.nets.mlp import ACTIVATIONS, MLPDecoder, MLPEncoder, check_sizes
+from zoo.nets.mlp import MLPDecoder, MLPEncoder, check_sizes
 
 
 class BernoulliPrior(Prior):
@@ -48,21 +48,11 @@ class BernoulliPrior(Prior):
         return dist.Bernoulli(logits=self.logits, validate_args=False).to_event(1)
 
 
-class Flatten(nn.Module):
-    """The affine layers' "encoder": the input flattened, ``out_features`` of them."""
-
-    def __init__(self, shape: Sequence[int]):
-        super().__init__()
-        self.shape, self.out_features = tuple(shape), math.prod(shape)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(x.shape[:x.dim() - len(self.shape)] + (-1,))
-
-
 class SBN(HVAE):
     """A sigmoid belief network (module docstring); arguments as :class:`~zoo.models.hvae.HVAE`'s."""
 
     site_prefix = "h"
+    reparameterized = False  # binary units: no path through the draws
 
 
 @dataclass(frozen=True)
@@ -86,18 +76,12 @@ class SBNConfig:
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        set_("data_shape", check_sizes("data_shape", self.data_shape, allow_empty=False))
+        check_network(self)
         set_("layers", check_sizes("layers", self.layers, allow_empty=False))
         set_("hidden", check_sizes("hidden", self.hidden))
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; choose from {', '.join(sorted(ACTIVATIONS))}")
         if self.likelihood != "bernoulli":
             raise ValueError(f"the sigmoid belief net's visible units are binary: likelihood must be 'bernoulli', "
                              f"got {self.likelihood!r}")
-
-
-def _features(shape: Sequence[int], hidden: Tuple[int, ...], act: str) -> nn.Module:
-    return MLPEncoder(shape, hidden, act) if hidden else Flatten(shape)
 
 
 def build_sbn(**kwargs) -> SBN:
@@ -106,11 +90,11 @@ def build_sbn(**kwargs) -> SBN:
     likelihood = build_likelihood(cfg.likelihood, cfg.data_shape)
     units, act = cfg.layers, cfg.activation
     inputs = [cfg.data_shape] + [(u,) for u in units[:-1]]
-    encoders = [_features(shape, cfg.hidden, act) for shape in inputs]
+    encoders = [MLPEncoder(shape, cfg.hidden, act) for shape in inputs]
     heads = [BernoulliHead(e.out_features, u) for e, u in zip(encoders, units)]
     conditionals = []
     for k in range(len(units) - 1):
-        features = _features((units[k + 1],), cfg.hidden, act)
+        features = MLPEncoder((units[k + 1],), cfg.hidden, act)
         conditionals.append(nn.Sequential(features, BernoulliHead(features.out_features, units[k])))
     decoder = MLPDecoder(units[0], cfg.data_shape, tuple(reversed(cfg.hidden)), act, likelihood.num_params)
     config = {"model": "sbn", **dataclasses.asdict(cfg)}

@@ -50,15 +50,17 @@ def mlp(in_features: int, hidden: Sequence[int], act: str) -> nn.Sequential:
 class MLPEncoder(nn.Module):
     """Flattens ``x`` of shape ``(N, *data_shape)`` and maps it to features ``(N, out_features)``.
 
-    The features feed a guide head (``guides/``), so any guide works on any encoder.
+    The features feed a guide head (``guides/``), so any guide works on any encoder. With no
+    hidden layer the features are the flattened datum itself (an affine head on it: the logistic
+    belief net's conditionals).
     """
 
     def __init__(self, data_shape: Sequence[int], hidden: Sequence[int] = (200, 200), act: str = "tanh"):
         super().__init__()
         self.data_shape = tuple(data_shape)
-        hidden = check_sizes("hidden", hidden, allow_empty=False)
+        hidden = check_sizes("hidden", hidden)
         self.net = mlp(math.prod(self.data_shape), hidden, act)
-        self.out_features = hidden[-1]
+        self.out_features = hidden[-1] if hidden else math.prod(self.data_shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.reshape(x.shape[: x.dim() - len(self.data_shape)] + (-1,)))

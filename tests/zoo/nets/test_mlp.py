@@ -62,9 +62,10 @@ def test_encoder_flattens_each_datum(batch_shape):
     assert torch.allclose(h, expected, atol=1e-6)
 
 
-def test_encoder_needs_a_hidden_layer():
-    with pytest.raises(ValueError, match="hidden must not be empty"):
-        MLPEncoder((1, 2, 2), hidden=())
+def test_encoder_without_a_hidden_layer_flattens():
+    encoder = MLPEncoder((1, 2, 2), hidden=())
+    x = torch.randn(3, 5, 1, 2, 2)
+    assert encoder.out_features == 4 and torch.equal(encoder(x), x.reshape(3, 5, 4))
 
 
 def test_mlp_layer_sizes():
