@@ -1,11 +1,11 @@
 """pyro-vae-zoo: variational autoencoders as Pyro model/guide pairs.
 
 The layers, bottom up: ``guides`` (q(z|x)), then here ``data``, ``nets``, ``distributions``,
-``likelihoods``, ``models``, ``estimators``, ``evaluation``, ``training``, ``gmm``, ``plots``
-and ``cli``; each imports only those below it.
+``likelihoods``, ``models``, ``estimators``, ``evaluation``, ``training``, ``gmm``, ``pretrained``,
+``plots`` and ``cli``; each imports only those below it.
 """
 from guides import list_guides
-from zoo import data, estimators, evaluation
+from zoo import data, estimators, evaluation, pretrained
 from zoo.data import list_datasets
 from zoo.estimators import list_estimators
 from zoo.evaluation import log_likelihood
@@ -47,6 +47,7 @@ __all__ = [
     "data",
     "estimators",
     "evaluation",
+    "pretrained",
     "fit",
     "load",
     "list_datasets",

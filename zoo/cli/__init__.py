@@ -1,6 +1,6 @@
 """The ``vaezoo`` command line: one module per command, every command's options a frozen dataclass.
 
-``list``, ``train``, ``sample``, ``eval`` and ``plot`` are here; packages above ``zoo``
+``list``, ``train``, ``sample``, ``eval``, ``plot`` and ``pretrained`` are here; packages above ``zoo``
 (``benchmarks``: ``bench``, ``experiment``, ``gmm``, ``seq``) add their commands through the
 ``vaezoo.commands`` entry points, each a function ``add_parser(subparsers)``, so that ``zoo``
 never imports them. Every command's flags, ``--config FILE``, ``--print-config`` and ``--help``
@@ -22,12 +22,12 @@ def _errors() -> tuple:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from zoo.cli import evaluation, listing, plot, sample, train
+    from zoo.cli import evaluation, listing, plot, pretrained, sample, train
     from zoo.cli.parsing import Parser
 
     parser = Parser(prog="vaezoo", description="Variational autoencoders as Pyro model/guide pairs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (listing, train, sample, evaluation, plot):
+    for module in (listing, train, sample, evaluation, plot, pretrained):
         module.add_parser(sub)
     for command in entry_points(group=COMMANDS):
         command.load()(sub)
@@ -50,9 +50,16 @@ def help_text(command: Optional[str] = None) -> str:
 
 
 def commands() -> List[str]:
-    """The commands of ``vaezoo``, in the order its help lists them."""
-    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
-    return list(sub.choices)
+    """The commands of ``vaezoo``, in the order its help lists them, each followed by its
+    subcommands (``pretrained list``, ...)."""
+    def subparsers(parser):
+        return next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+
+    out = []
+    for name, parser in subparsers(_parser()).choices.items():
+        nested = subparsers(parser)
+        out += [name, *(f"{name} {sub}" for sub in (nested.choices if nested else ()))]
+    return out
 
 
 def main(argv: Optional[List[str]] = None) -> int:

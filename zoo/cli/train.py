@@ -20,20 +20,20 @@ from zoo.cli.options import PositiveFloat, PositiveInt, option
 from zoo.cli.parsing import add_command
 from zoo.cli.runs import figure_inputs, write_figures
 from zoo.data.spec import DataSpec
-from zoo.models import MODELS, HVAEConfig, VAEConfig, list_models
+from zoo.models import MODELS, DMMConfig, HVAEConfig, VAEConfig, list_models
 from zoo.models.conv_vae import ConvVAEConfig
 from zoo.models.sbn import SBNConfig
 from zoo.training import FitConfig, Run, distributed, fit
 from zoo.training.loggers import LOGGERS
 from zoo.training.optim import OPTIMIZERS
 
+DMM_WIDTHS = ("emission_dim", "transition_dim", "rnn_dim")  # dmm's --hidden
 BINARIZE = ("auto", "none", "static", "threshold", "dynamic")
 ONLY = {("conv-vae",): ("channels", "decoder_output", "beta"), ("hvae",): ("latent_dims", "depth"),
         ("vae", "hvae"): ("prior",), ("sbn",): ("layers",)}  # flags that apply to these models alone
 # flags these models do not take, and what to use instead
 NOT = {"conv-vae": {"hidden": "it takes --channels", "activation": "its activations are fixed"},
        "hvae": {"latent_dim": "it takes --latent-dims"},
-       "dmm": {"hidden": "its widths are DMMConfig's emission_dim, transition_dim and rnn_dim, in the API"},
        "sbn": {"latent_dim": "it takes --layers", "guide": "its guide is factorized Bernoulli units"}}
 
 
@@ -67,7 +67,8 @@ class TrainOptions:
         None, f"the dimension of z (default {_default(VAEConfig, 'latent_dim')}; hvae: --latent-dims)")
     hidden: Optional[Tuple[PositiveInt, ...]] = option(
         None, f"hidden layer sizes (default {_sizes(VAEConfig, 'hidden')}); hvae: one width per latent layer "
-              f"(default {_sizes(HVAEConfig, 'hidden')})")
+              f"(default {_sizes(HVAEConfig, 'hidden')}); dmm: {' '.join(DMM_WIDTHS)} (default "
+              f"{' '.join(str(_default(DMMConfig, k)) for k in DMM_WIDTHS)})")
     activation: Optional[str] = option(None, f"the hidden activation (default: the model's: "
                                              f"{_default(VAEConfig, 'activation')}; dmm relu)")
     latent_dims: Optional[Tuple[PositiveInt, ...]] = option(
@@ -184,6 +185,12 @@ def _model_options(opts: TrainOptions, data_shape) -> dict:
     for k in sorted(keys):
         v = getattr(opts, k)
         options[k] = tuple(v) if isinstance(v, (list, tuple)) else v
+    if opts.model == "dmm" and "hidden" in options:
+        widths = options.pop("hidden")
+        if len(widths) != len(DMM_WIDTHS):
+            raise ValueError(f"--hidden for --model dmm takes three widths, {', '.join(DMM_WIDTHS)}; got "
+                             f"{' '.join(map(str, widths))}")
+        options.update(zip(DMM_WIDTHS, widths))
     if opts.model not in ("hvae", "sbn"):
         options["latent_dim"] = opts.latent_dim or _default(VAEConfig, "latent_dim")
     return options

@@ -2,7 +2,7 @@
 from zoo.models.autoencoder import Autoencoder
 from zoo.models.conv_vae import ConvVAE, ConvVAEConfig
 from zoo.models.dmm import DMM, DMMConfig
-from zoo.models.factory import MODELS, VAEConfig, build, list_models
+from zoo.models.factory import MODELS, VAEConfig, build, from_config, list_models
 from zoo.models.gaussian_toy import GaussianToy
 from zoo.models.hvae import HVAE, HVAEConfig
 from zoo.models.linear_chain import LinearGaussianChain
@@ -13,4 +13,4 @@ from zoo.models.vae import DATA_PLATE, LATENT, OBSERVED, VAE
 
 __all__ = ["Autoencoder", "ConvVAE", "ConvVAEConfig", "DATA_PLATE", "DMM", "DMMConfig", "GaussianToy", "HVAE",
            "HVAEConfig", "KLWarmup", "LATENT", "LinearGaussian", "LinearGaussianChain", "MODELS", "OBSERVED",
-           "SBN", "SBNConfig", "SeqVAE", "SeqVAEConfig", "VAE", "VAEConfig", "build", "list_models"]
+           "SBN", "SBNConfig", "SeqVAE", "SeqVAEConfig", "VAE", "VAEConfig", "build", "from_config", "list_models"]

@@ -146,5 +146,13 @@ def build(name: str = "vae", **kwargs) -> nn.Module:
     return MODELS.create(name, **kwargs)
 
 
+def from_config(config: dict) -> nn.Module:
+    """The model a ``vae.config`` dict describes (as a checkpoint or a pretrained card stores it,
+    JSON lists for tuples), untrained: ``from_config(vae.config)`` has ``vae``'s architecture."""
+    options = dict(config)
+    name = options.pop("model")
+    return build(name, **{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+
+
 def list_models() -> List[str]:
     return MODELS.names()

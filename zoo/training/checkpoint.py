@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from zoo._utils.io import atomic_write, write_json
-from zoo.models import build
+from zoo.models import from_config
 from zoo.training.run import CHECKPOINT, CONFIG, HISTORY, PREVIOUS, refuse_changes
 
 FORMAT = 2
@@ -154,8 +154,7 @@ def load(out_dir, action: str = "loading"):
     state = _latest(out, action) if out.is_dir() else None
     if state is None:
         raise FileNotFoundError(f"no checkpoint at {out / CHECKPOINT}: is {out_dir} a training run directory?")
-    config = dict(state["model_config"])
-    vae = build(config.pop("model"), **{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+    vae = from_config(state["model_config"])
     vae.load_state_dict(state["model"])
     bad = [name for name, t in vae.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if bad:

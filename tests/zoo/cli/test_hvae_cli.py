@@ -34,6 +34,7 @@ def test_hvae_with_a_vamp_prior_through_the_pipeline(tmp_path):
     (["--model", "conv-vae", "--prior", "mog:3"], "--prior applies to --model vae or hvae, not 'conv-vae'"),
     (["--model", "hvae", "--hidden", "32"], "hidden=(32,) must give one width per latent layer"),
     (["--model", "vae", "--prior", "vamp:0"], "prior='vamp:0': the number of components K"),
+    (["--model", "dmm", "--dataset", "sines", "--binarize", "none", "--hidden", "32", "16"], "--hidden for --model dmm takes three widths"),
 ])
 def test_flags_of_another_model_are_refused_before_anything_is_written(tmp_path, argv, message):
     proc = vaezoo_here("train", *DATA, *argv, "--out", tmp_path / "run")
@@ -51,8 +52,11 @@ def test_elbo_kl_on_a_learned_prior_is_refused_before_anything_is_written(tmp_pa
 def test_dmm_on_the_sines_through_the_pipeline(tmp_path):
     run = tmp_path / "dmm"
     train = ["train", "--model", "dmm", "--dataset", "sines", "--train-size", "40", "--test-size", "20",
-             "--latent-dim", "3", "--estimator", "iwae", "--num-particles", "2", "--batch-size", "20", "--no-progress"]
+             "--latent-dim", "3", "--hidden", "16", "12", "24", "--estimator", "iwae", "--num-particles", "2",
+             "--batch-size", "20", "--no-progress"]
     vaezoo(*train, "--epochs", "1", "--out", run)
+    config = json.loads((run / "config.json").read_text())["model"]
+    assert [config[k] for k in ("emission_dim", "transition_dim", "rnn_dim")] == [16, 12, 24]
     vaezoo(*train, "--epochs", "2", "--out", run, "--resume")
     assert [r["epoch"] for r in json.loads((run / "history.json").read_text())] == [1, 2]
     vaezoo("eval", run, "--num-samples", "30", "--no-progress")

@@ -1,0 +1,154 @@
+"""The pretrained zoo: a small recipe built end to end (train, eval, export) into a temporary
+root, its card, checksums and refusals; then every model of the repository's ``weights/``."""
+import json
+import shutil
+
+import pytest
+import torch
+
+import zoo
+from tests.clitools import vaezoo, vaezoo_here
+from tests.conftest import REPO
+from zoo.cli.pretrained import build
+from zoo.pretrained import DamagedWeights, Recipe, cards, store
+
+TINY = Recipe("tiny", ("--model", "vae", "--dataset", "mnist5k", "--binarize", "static", "--train-size", "300",
+                       "--test-size", "120", "--hidden", "32", "--latent-dim", "4", "--epochs", "2", "--seed", "3"),
+              "a tiny test model")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """``(root, runs)``: TINY built with S = 100 for its test numbers and 40 for its check."""
+    base = tmp_path_factory.mktemp("pretrained")
+    root, runs = base / "weights", base / "runs"
+    assert build(TINY, root, str(runs), progress=False, num_samples=100, check_samples=40) == 0
+    return root, runs
+
+
+def test_the_card_says_how_the_model_was_made_and_what_it_scores(built):
+    root, runs = built
+    card = zoo.pretrained.card("tiny", root)
+    assert zoo.pretrained.names(root) == ["tiny"]
+    assert card["model"]["model"] == "vae" and card["model"]["latent_dim"] == 4
+    assert (card["data"]["dataset"], card["data"]["binarize"], card["data"]["test_size"]) == ("mnist5k", "static", 120)
+    assert card["training"]["epochs"] == 2 and card["training"]["seed"] == 3 and card["training"]["estimator"] == "elbo"
+    assert card["command"].startswith("vaezoo train --model vae") and "--seed 3" in card["command"]
+    assert card["machine"]["torch"] == torch.__version__ and card["date"] and card["training_time_s"] > 0
+    result = json.loads((runs / "tiny" / "eval.json").read_text())  # the card's test numbers are eval.json's
+    assert card["test"]["num_datapoints"] == 120 and card["test"]["num_samples"] == 100
+    assert card["test"]["neg_log_likelihood"] == pytest.approx(-result["log_likelihood"])
+    assert card["test"]["neg_elbo"] == pytest.approx(-result["elbo"]) and card["test"]["kl"] == result["kl"]
+    assert card["test"]["neg_elbo"] > card["test"]["neg_log_likelihood"]  # the ELBO is below log p(x)
+    assert (card["check"]["num_samples"], card["check"]["num_datapoints"], card["check"]["seed"]) == (40, 120, 0)
+
+
+def test_load_gives_the_trained_weights_in_eval_mode_as_float32(built):
+    root, runs = built
+    vae = zoo.pretrained.load("tiny", root)
+    trained = zoo.load(runs / "tiny").state_dict()
+    assert not vae.training and set(vae.state_dict()) == set(trained)
+    for k, v in vae.state_dict().items():
+        assert torch.equal(v, trained[k]), k
+    state = torch.load(root / "tiny.pt", weights_only=True)  # a plain state dict: tensors only
+    assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
+    manifest = json.loads((root / "manifest.json").read_text())["models"]["tiny"]
+    assert manifest["size"] == (root / "tiny.pt").stat().st_size and manifest["sha256"] == store.sha256(root / "tiny.pt")
+
+
+def test_the_check_agrees_with_another_seed_and_catches_damaged_weights(built):
+    root, _ = built
+    card, vae = zoo.pretrained.card("tiny", root), zoo.pretrained.load("tiny", root)
+    spec = zoo.data.spec.DataSpec.from_dict(card["data"])
+    again = cards.measure_check(vae, spec, seed=1, num_samples=40)
+    assert again["neg_log_likelihood"] != card["check"]["neg_log_likelihood"]  # independent draws
+    assert cards.agrees(card["check"], again)
+    with torch.no_grad():  # the control: a slightly damaged decoder must fail the same comparison
+        vae.decoder.net[-1].weight.add_(0.3 * torch.randn_like(vae.decoder.net[-1].weight))
+    assert not cards.agrees(card["check"], cards.measure_check(vae, spec, seed=1, num_samples=40))
+
+
+def test_a_tampered_file_is_refused_before_it_is_unpickled(built, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(built[0], root)
+    data = bytearray((root / "tiny.pt").read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit
+    (root / "tiny.pt").write_bytes(bytes(data))
+    with pytest.raises(DamagedWeights, match="tiny.pt does not match the manifest"):
+        zoo.pretrained.load("tiny", root)
+    proc = vaezoo_here("pretrained", "show", "tiny", "--root", root)
+    assert proc.returncode == 2 and "damaged or replaced, refused" in proc.stderr and len(proc.stderr.splitlines()) == 1
+
+
+def test_a_missing_file_says_how_to_get_it_back(built, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(built[0], root)
+    (root / "tiny.pt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"tiny.pt is missing.*vaezoo pretrained build tiny.*vaezoo train"):
+        zoo.pretrained.load("tiny", root)
+
+
+def test_a_wrong_root_and_unknown_names_are_refused(built, tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="no pretrained weights at .*VAEZOO_WEIGHTS"):
+        zoo.pretrained.load("tiny", tmp_path / "nowhere")
+    monkeypatch.setenv(zoo.pretrained.WEIGHTS_ENV, str(built[0]))  # the environment names the root
+    assert zoo.pretrained.root() == built[0] and zoo.pretrained.names() == ["tiny"]
+    with pytest.raises(ValueError, match="unknown pretrained model 'nope'; choose from .*tiny"):
+        zoo.pretrained.card("nope")
+    with pytest.raises(FileNotFoundError, match="vae-diagonal is not built in .*vaezoo pretrained build vae-diagonal"):
+        zoo.pretrained.load("vae-diagonal")
+    with pytest.raises(FileExistsError, match="already in"):  # no silent replacement
+        store.add("tiny", zoo.pretrained.load("tiny"), zoo.pretrained.card("tiny"))
+
+
+def test_the_commands(built):
+    root, runs = built
+    out = vaezoo("pretrained", "list", "--root", root).stdout
+    assert "tiny" in out and "vae-diagonal" in out and "not built" in out and "1 built" in out
+    card = json.loads(vaezoo("pretrained", "show", "tiny", "--root", root).stdout.split("\nweights:")[0])
+    assert card["name"] == "tiny"
+    out = vaezoo("pretrained", "eval", "tiny", "--root", root, "--quick", "--seed", "1").stdout
+    assert "agree within their Monte Carlo errors" in out
+    out = vaezoo("pretrained", "eval", "tiny", "--root", root, "--no-progress").stdout  # the card's numbers again
+    row = next(line.split() for line in out.splitlines() if line.strip().startswith("neg_log_likelihood "))
+    assert float(row[1]) == pytest.approx(float(row[2]), abs=1e-3)  # same data, S and seed: the same value
+    proc = vaezoo_here("pretrained", "build", "tiny", "--root", root)
+    assert proc.returncode == 2 and "no recipe named 'tiny'" in proc.stderr
+
+
+def test_a_rebuild_resumes_the_finished_run_instead_of_retraining(built, tmp_path):
+    root, runs = built
+    history = (runs / "tiny" / "history.json").read_text()
+    other = tmp_path / "other"
+    assert build(TINY, other, str(runs), progress=False, num_samples=100, check_samples=40) == 0
+    assert (runs / "tiny" / "history.json").read_text() == history
+    assert zoo.pretrained.card("tiny", other)["test"] == zoo.pretrained.card("tiny", root)["test"]
+
+
+# The repository's weights: every entry loads, and the folder stays small.
+REPO_ROOT = REPO / "weights"
+REPO_NAMES = zoo.pretrained.names(REPO_ROOT) if (REPO_ROOT / store.MANIFEST).exists() else []
+
+
+@pytest.mark.parametrize("name", REPO_NAMES)
+def test_every_shipped_model_loads(name):
+    vae = zoo.pretrained.load(name, REPO_ROOT)
+    card = zoo.pretrained.card(name, REPO_ROOT)
+    assert vae.config == zoo.models.from_config(card["model"]).config
+    assert card["test"]["num_samples"] == 5000 and card["data"]["test_size"] is None  # the full test set
+
+
+def test_the_shipped_weights_stay_under_40_mb():
+    if not REPO_NAMES:
+        pytest.skip("no weights/manifest.json yet")
+    assert zoo.pretrained.total_size(REPO_ROOT) < 40 * 2**20
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", REPO_NAMES)
+def test_every_shipped_card_is_reproduced(name, shared_data):
+    card = zoo.pretrained.card(name, REPO_ROOT)
+    spec = zoo.data.spec.DataSpec.from_dict(card["data"])
+    again = cards.measure_check(zoo.pretrained.load(name, REPO_ROOT), spec, str(shared_data), seed=1,
+                                num_samples=card["check"]["num_samples"])
+    assert cards.agrees(card["check"], again), (card["check"], again)
