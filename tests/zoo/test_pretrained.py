@@ -53,7 +53,8 @@ def test_load_gives_the_trained_weights_in_eval_mode_as_float32(built):
     state = torch.load(root / "tiny.pt", weights_only=True)  # a plain state dict: tensors only
     assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
     manifest = json.loads((root / "manifest.json").read_text())["models"]["tiny"]
-    assert manifest["size"] == (root / "tiny.pt").stat().st_size and manifest["sha256"] == store.sha256(root / "tiny.pt")
+    assert manifest["size"] == (root / "tiny.pt").stat().st_size
+    assert manifest["sha256"] == store.sha256(root / "tiny.pt")
 
 
 def test_the_check_agrees_with_another_seed_and_catches_damaged_weights(built):

@@ -82,8 +82,8 @@ def provenance() -> dict:
     import pyro
 
     return {"commit": commit, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                        "torch": torch.__version__, "pyro": pyro.__version__}}
+            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                        "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "pyro": pyro.__version__}}
 
 
 def make_card(name: str, summary: str, command: str, model, data: dict, fit: dict, history: list, test: dict,

@@ -15,7 +15,7 @@ import fcntl
 import hashlib
 import os
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List
 
 import torch
 

@@ -34,7 +34,8 @@ def test_hvae_with_a_vamp_prior_through_the_pipeline(tmp_path):
     (["--model", "conv-vae", "--prior", "mog:3"], "--prior applies to --model vae or hvae, not 'conv-vae'"),
     (["--model", "hvae", "--hidden", "32"], "hidden=(32,) must give one width per latent layer"),
     (["--model", "vae", "--prior", "vamp:0"], "prior='vamp:0': the number of components K"),
-    (["--model", "dmm", "--dataset", "sines", "--binarize", "none", "--hidden", "32", "16"], "--hidden for --model dmm takes three widths"),
+    (["--model", "dmm", "--dataset", "sines", "--binarize", "none", "--hidden", "32", "16"],
+     "--hidden for --model dmm takes three widths"),
 ])
 def test_flags_of_another_model_are_refused_before_anything_is_written(tmp_path, argv, message):
     proc = vaezoo_here("train", *DATA, *argv, "--out", tmp_path / "run")
