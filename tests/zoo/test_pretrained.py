@@ -126,6 +126,22 @@ def test_a_rebuild_resumes_the_finished_run_instead_of_retraining(built, tmp_pat
     assert zoo.pretrained.card("tiny", other)["test"] == zoo.pretrained.card("tiny", root)["test"]
 
 
+@pytest.mark.parametrize("name", sorted(zoo.pretrained.RECIPES))
+def test_every_recipe_is_a_vaezoo_train_command(name):
+    from zoo.cli import _parser
+    from zoo.cli.parsing import options_from
+
+    recipe = zoo.pretrained.RECIPES[name]
+    options, _, _ = options_from(_parser().parse_args(["train", *recipe.args]))  # unknown flags would fail here
+    assert "--out" not in recipe.args and "--resume" not in recipe.args  # build adds them
+    assert options.seed == 0 and recipe.command().endswith(f"--out runs/pretrained/{name}")
+
+
+def test_build_takes_a_name_or_all():
+    proc = vaezoo_here("pretrained", "build")
+    assert proc.returncode == 2 and "give a recipe NAME or --all" in proc.stderr
+
+
 # The repository's weights: every entry loads, and the folder stays small.
 REPO_ROOT = REPO / "weights"
 REPO_NAMES = zoo.pretrained.names(REPO_ROOT) if (REPO_ROOT / store.MANIFEST).exists() else []

@@ -55,7 +55,8 @@ class EvalOptions:
 class BuildOptions:
     """The options of ``vaezoo pretrained build``."""
 
-    name: str = option(help="a recipe (`vaezoo pretrained list`)", positional=True)
+    name: Optional[str] = option(None, "a recipe (`vaezoo pretrained list`)", positional=True)
+    all: bool = option(False, "every recipe not built yet, one after the other")
     root: Optional[str] = option(None, _ROOT)
     runs: str = option(RUNS, "where the training runs go (RUNS/NAME; kept, with their checkpoints, to resume)")
     data_root: Optional[str] = option(None, "the data root (default: $VAEZOO_DATA)")
@@ -142,13 +143,25 @@ def _fmt(v) -> str:
 def run_build(opts: BuildOptions) -> int:
     from zoo import pretrained
 
-    recipe = pretrained.RECIPES.get(opts.name)
-    if recipe is None:
-        raise ValueError(f"no recipe named {opts.name!r}; choose from {', '.join(pretrained.RECIPES)}")
-    if opts.name in pretrained.store.read_manifest(opts.root, must_exist=False)["models"] and not opts.overwrite:
-        raise FileExistsError(f"{opts.name} is already in {pretrained.root(opts.root)}; pass --overwrite to rebuild "
-                              "it")
-    return build(recipe, opts.root, opts.runs, opts.data_root, opts.threads, opts.overwrite, not opts.no_progress)
+    built = pretrained.store.read_manifest(opts.root, must_exist=False)["models"]
+    if (opts.name is None) == (not opts.all):
+        raise ValueError("give a recipe NAME or --all (every recipe not built yet), not both")
+    if opts.all:
+        names = [name for name in pretrained.RECIPES if name not in built]
+        print(f"{len(names)} to build: {', '.join(names) or 'none'}")
+    else:
+        if opts.name not in pretrained.RECIPES:
+            raise ValueError(f"no recipe named {opts.name!r}; choose from {', '.join(pretrained.RECIPES)}")
+        if opts.name in built and not opts.overwrite:
+            raise FileExistsError(f"{opts.name} is already in {pretrained.root(opts.root)}; pass --overwrite to "
+                                  "rebuild it")
+        names = [opts.name]
+    for name in names:
+        status = build(pretrained.RECIPES[name], opts.root, opts.runs, opts.data_root, opts.threads, opts.overwrite,
+                       not opts.no_progress)
+        if status:
+            return status
+    return 0
 
 
 def build(recipe, root=None, runs: str = RUNS, data_root=None, threads=None, overwrite: bool = False,
