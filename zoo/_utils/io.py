@@ -49,8 +49,11 @@ def write_text(path, text: str) -> Path:
     return atomic_write(path, lambda p: p.write_text(text))
 
 
-def save_figure(fig, path, dpi: int = 100) -> Path:
-    """A matplotlib figure as a PNG at ``path`` (parent folders made), atomically."""
+def save_figure(fig, path, dpi: int = 100):
+    """A matplotlib figure as a PNG at ``path`` (parent folders made), atomically; its path.
+    ``path=None`` writes nothing and returns the figure (a notebook shows it)."""
+    if path is None:
+        return fig
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))

@@ -3,17 +3,19 @@
 As in :mod:`zoo.plots.images`: ``matplotlib.figure.Figure`` on its Agg canvas, never ``pyplot``.
 """
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 from matplotlib.figure import Figure
 
 from zoo._utils.io import save_figure
 
+Drawn = Union[Path, Figure]  # the PNG's path; with path=None the figure itself (a notebook shows it)
+
 DPI = 100
 
 
-def _save(fig: Figure, path) -> Path:
+def _save(fig: Figure, path):
     return save_figure(fig, path, DPI)
 
 
@@ -28,7 +30,7 @@ def full_covariances(covariances: torch.Tensor, covariance_type: str, n_componen
 
 
 def plot_components(x: torch.Tensor, weights: torch.Tensor, means: torch.Tensor, covariances: torch.Tensor,
-                    covariance_type: str, path, labels: Optional[torch.Tensor] = None,
+                    covariance_type: str, path=None, labels: Optional[torch.Tensor] = None,
                     title: str = "Gaussian mixture", stds: Sequence[float] = (1.0, 2.0)) -> Path:
     """2-D points (coloured by ``labels``) with each component's ellipses at ``stds`` standard
     deviations: axes along the eigenvectors of Sigma_k, half-lengths s sqrt(lambda)."""
@@ -56,8 +58,8 @@ def plot_components(x: torch.Tensor, weights: torch.Tensor, means: torch.Tensor,
     return _save(fig, path)
 
 
-def plot_log_likelihood(curves: Dict[str, Sequence[float]], path,
-                        title: str = "Mean log-likelihood per sample") -> Path:
+def plot_log_likelihood(curves: Dict[str, Sequence[float]], path=None,
+                        title: str = "Mean log-likelihood per sample") -> Drawn:
     """One line per method: the mean log-likelihood before each EM iteration or SVI step."""
     fig = Figure(figsize=(7, 4), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()

@@ -10,12 +10,14 @@ Image grids take tensors ``(N, C, H, W)`` with values in [0, 1] (e.g. Bernoulli 
 """
 import math
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import torch
 from matplotlib.figure import Figure
 
 from zoo._utils.io import save_figure
+
+Drawn = Union[Path, Figure]  # the PNG's path; with path=None the figure itself (a notebook shows it)
 
 DPI = 100
 CELL = 0.8  # inches per image in a grid
@@ -52,11 +54,11 @@ def _show(ax, grid: torch.Tensor) -> None:
     ax.set_yticks([])
 
 
-def _save(fig: Figure, path) -> Path:
+def _save(fig: Figure, path):
     return save_figure(fig, path, DPI)
 
 
-def plot_samples(samples: torch.Tensor, path, title: str = "Samples from the prior", ncols: int = 10) -> Path:
+def plot_samples(samples: torch.Tensor, path=None, title: str = "Samples from the prior", ncols: int = 10) -> Drawn:
     """A grid of generated images ``(N, C, H, W)``; ``grid_figsize(ceil(N / ncols), ncols)`` inches."""
     nrows = math.ceil(samples.shape[0] / ncols)
     fig = _figure(grid_figsize(nrows, ncols))
@@ -66,7 +68,7 @@ def plot_samples(samples: torch.Tensor, path, title: str = "Samples from the pri
     return _save(fig, path)
 
 
-def plot_reconstructions(inputs: torch.Tensor, recons: torch.Tensor, path, title: Optional[str] = None) -> Path:
+def plot_reconstructions(inputs: torch.Tensor, recons: torch.Tensor, path=None, title: Optional[str] = None) -> Drawn:
     """Inputs in the first column, ``k`` reconstructions of each to their right;
     ``grid_figsize(N, k + 1)`` inches.
 
@@ -84,8 +86,8 @@ def plot_reconstructions(inputs: torch.Tensor, recons: torch.Tensor, path, title
     return _save(fig, path)
 
 
-def plot_many_reconstructions(x: torch.Tensor, recons: torch.Tensor, path, ncols: int = 10,
-                              title: Optional[str] = None) -> Path:
+def plot_many_reconstructions(x: torch.Tensor, recons: torch.Tensor, path=None, ncols: int = 10,
+                              title: Optional[str] = None) -> Drawn:
     """One input ``(C, H, W)`` beside ``k`` reconstructions ``(k, C, H, W)`` of it, z ~ q(z|x)
     (the binarized-MNIST VAE tutorial); ``grid_figsize(ceil(k / ncols), ncols, extra_width=CELL * 1.5)`` inches."""
     k = recons.shape[0]
@@ -100,8 +102,8 @@ def plot_many_reconstructions(x: torch.Tensor, recons: torch.Tensor, path, ncols
     return _save(fig, path)
 
 
-def plot_training_curves(history: List[dict], path, title: str = "Training curves",
-                         log_likelihood: Optional[float] = None, num_samples: Optional[int] = None) -> Path:
+def plot_training_curves(history: List[dict], path=None, title: str = "Training curves",
+                         log_likelihood: Optional[float] = None, num_samples: Optional[int] = None) -> Drawn:
     """ELBO (train, test, running objective) and KL per epoch, 11 x 4 inches; with
     ``log_likelihood``, the final test log p(x) estimate (S = ``num_samples``) as a line."""
     epochs = [r["epoch"] for r in history]
@@ -145,15 +147,15 @@ def plot_image_rows(rows: torch.Tensor, path, title: str, xlabel: str, row_label
     return _save(fig, path)
 
 
-def plot_interpolations(images: torch.Tensor, path, row_labels: Optional[Sequence[str]] = None,
-                        title: str = "Interpolation in latent space") -> Path:
+def plot_interpolations(images: torch.Tensor, path=None, row_labels: Optional[Sequence[str]] = None,
+                        title: str = "Interpolation in latent space") -> Drawn:
     """Decoded codes along straight lines z(t) = (1 - t) z_0 + t z_1 (``zoo.evaluation.latent.interpolate``),
     one path a row ``(R, steps, C, H, W)`` (the convolutional-VAE interpolation tutorial)."""
     return plot_image_rows(images, path, title, xlabel=f"t = 0 to 1 in {images.shape[1]} steps, decoded mean",
                            row_labels=row_labels, ylabel="start to end")
 
 
-def plot_perturbations(images: torch.Tensor, path, row_labels: Optional[Sequence[str]] = None,
+def plot_perturbations(images: torch.Tensor, path=None, row_labels: Optional[Sequence[str]] = None,
                        title: str = "Random perturbations around a code: decoder(z + eps), eps ~ N(0, I)") -> Path:
     """Per row ``(R, 1 + k, C, H, W)``: the decoded code, then ``k`` decoded perturbations of it
     (``zoo.evaluation.latent.perturb``, the convolutional-VAE interpolation tutorial)."""
@@ -175,8 +177,8 @@ def project_2d(codes: torch.Tensor):
     return centred @ vh[:2].T, [f"PC {i + 1} ({100 * share[i]:.0f}% of variance)" for i in range(2)]
 
 
-def plot_latent_scatter(codes: torch.Tensor, path, labels: Optional[torch.Tensor] = None,
-                        title: str = "Posterior means E[z|x]") -> Path:
+def plot_latent_scatter(codes: torch.Tensor, path=None, labels: Optional[torch.Tensor] = None,
+                        title: str = "Posterior means E[z|x]") -> Drawn:
     """Codes ``(N, d)`` as points coloured by integer ``labels`` (PCA when d > 2), 7 x 6 inches."""
     points, axis_labels = project_2d(codes)
     fig = _figure((7, 6))
@@ -194,7 +196,7 @@ def plot_latent_scatter(codes: torch.Tensor, path, labels: Optional[torch.Tensor
     return _save(fig, path)
 
 
-def plot_khat_histogram(khat: torch.Tensor, path, title: str = "PSIS k-hat per datapoint") -> Path:
+def plot_khat_histogram(khat: torch.Tensor, path=None, title: str = "PSIS k-hat per datapoint") -> Drawn:
     """Histogram of per-datapoint Pareto k-hat with the 0.5 and 0.7 thresholds, 7 x 4.5 inches.
 
     Values of ``-inf`` (tied largest weights: a bounded tail) and NaN are counted in the legend,

@@ -60,6 +60,16 @@ def test_figure_is_a_png_of_the_stated_size(tmp_path, name):
     assert png_size(path) == size
 
 
+@pytest.mark.parametrize("name", sorted(set(CASES) - {"image_rows_rgb"}))  # that helper needs its path
+def test_without_a_path_the_figure_itself_comes_back_for_a_notebook(tmp_path, name):
+    from matplotlib.figure import Figure
+
+    draw, size = CASES[name]
+    fig = draw(None)
+    assert isinstance(fig, Figure) and not list(tmp_path.iterdir())
+    assert tuple(round(v * fig.dpi) for v in fig.get_size_inches()) == size
+
+
 def test_pca_projection_preserves_a_plane():
     """Points on a 2-D plane in R^5 keep their pairwise distances under the 2-D PCA projection."""
     basis, _ = torch.linalg.qr(torch.randn(5, 2, dtype=torch.float64))
