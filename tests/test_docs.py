@@ -35,6 +35,9 @@ def test_every_api_entry_names_a_module_that_exists():
 
 def _nav_pages(nav):
     for item in nav:
+        if isinstance(item, str):  # a section's index page
+            yield item
+            continue
         for value in item.values():
             yield from _nav_pages(value) if isinstance(value, list) else [value]
 
@@ -44,6 +47,7 @@ def test_every_page_is_in_the_nav():
     assert config["strict"] is True
     pages = set(_nav_pages(config["nav"]))
     assert {p.name for p in DOCS.glob("*.md")} <= pages and "results/index.md" in pages
+    assert {f"tutorials/{p.name}" for p in (DOCS / "tutorials").glob("*.ipynb")} | {"tutorials/index.md"} <= pages
     assert all((DOCS / p).exists() for p in pages)
 
 

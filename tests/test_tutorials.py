@@ -1,5 +1,5 @@
 """The tutorials (``docs/tutorials/NN_*.py``): each page's notebook is its script executed (same
-code, outputs and figures present, listed in the docs' nav), and every script runs top to
+cells, outputs and figures present, listed in the docs' nav), and every script runs top to
 bottom at its quick test setting within the 3 minutes the tutorials promise."""
 import json
 import os
@@ -16,9 +16,8 @@ SCRIPTS = sorted(TUTORIALS.glob("[0-9][0-9]_*.py"))
 QUICK_BUDGET_S = 180
 
 
-def _code_cells(cells):
-    return [c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in cells
-            if c["cell_type"] == "code"]
+def _cells(cells):
+    return [(c["cell_type"], c["source"] if isinstance(c["source"], str) else "".join(c["source"])) for c in cells]
 
 
 def test_there_are_tutorials():
@@ -31,7 +30,7 @@ def test_the_page_is_the_script_executed(script):
     notebook = script.with_suffix(".ipynb")
     assert notebook.exists(), f"render it: python docs/tools/render_tutorials.py {script.name[:2]}"
     rendered = json.loads(notebook.read_text())
-    assert _code_cells(rendered["cells"]) == _code_cells(jupytext.read(script)["cells"]), (
+    assert _cells(rendered["cells"]) == _cells(jupytext.read(script)["cells"]), (
         f"{notebook.name} is out of date: python docs/tools/render_tutorials.py {script.name[:2]}")
     outputs = [o for c in rendered["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
     assert not [o for o in outputs if o["output_type"] == "error"]

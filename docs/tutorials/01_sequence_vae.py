@@ -34,6 +34,7 @@ import os
 import torch
 
 import zoo
+from zoo import plots
 from zoo.plots import seq as seq_plots
 
 QUICK = os.environ.get("VAEZOO_TUTORIAL_QUICK") == "1"
@@ -75,7 +76,7 @@ print(vae)
 history = zoo.fit(vae, ds.train, test=ds.test, epochs=EPOCHS, batch_size=50, lr=1e-2, progress=False)
 last = history[-1]
 print(f"epoch {last['epoch']}: train ELBO {last['train_elbo']:.1f}, test ELBO {last['test_elbo']:.1f} nats per signal")
-zoo.plots.plot_training_curves(history, title="Sequence VAE on sinusoids")
+plots.plot_training_curves(history, title="Sequence VAE on sinusoids")
 
 # %% [markdown]
 # ## Reconstructing held-out signals

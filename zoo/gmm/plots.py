@@ -31,7 +31,7 @@ def full_covariances(covariances: torch.Tensor, covariance_type: str, n_componen
 
 def plot_components(x: torch.Tensor, weights: torch.Tensor, means: torch.Tensor, covariances: torch.Tensor,
                     covariance_type: str, path=None, labels: Optional[torch.Tensor] = None,
-                    title: str = "Gaussian mixture", stds: Sequence[float] = (1.0, 2.0)) -> Path:
+                    title: str = "Gaussian mixture", stds: Sequence[float] = (1.0, 2.0)) -> Drawn:
     """2-D points (coloured by ``labels``) with each component's ellipses at ``stds`` standard
     deviations: axes along the eigenvectors of Sigma_k, half-lengths s sqrt(lambda)."""
     from matplotlib.patches import Ellipse

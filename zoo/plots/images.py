@@ -133,8 +133,8 @@ def _present(history: List[dict], *pairs: Sequence[str]):
     return [(k, label) for k, label in pairs if history and k in history[0]]
 
 
-def plot_image_rows(rows: torch.Tensor, path, title: str, xlabel: str, row_labels: Optional[Sequence[str]] = None,
-                    ylabel: str = "") -> Path:
+def plot_image_rows(rows: torch.Tensor, path=None, title: str = "", xlabel: str = "",
+                    row_labels: Optional[Sequence[str]] = None, ylabel: str = "") -> Drawn:
     """Rows of images ``(R, K, C, H, W)``, one labelled row each; ``grid_figsize(R, K, 0.8)`` inches."""
     r, k = rows.shape[:2]
     fig = _figure(grid_figsize(r, k, extra_width=0.8))
@@ -156,7 +156,7 @@ def plot_interpolations(images: torch.Tensor, path=None, row_labels: Optional[Se
 
 
 def plot_perturbations(images: torch.Tensor, path=None, row_labels: Optional[Sequence[str]] = None,
-                       title: str = "Random perturbations around a code: decoder(z + eps), eps ~ N(0, I)") -> Path:
+                       title: str = "Random perturbations around a code: decoder(z + eps), eps ~ N(0, I)") -> Drawn:
     """Per row ``(R, 1 + k, C, H, W)``: the decoded code, then ``k`` decoded perturbations of it
     (``zoo.evaluation.latent.perturb``, the convolutional-VAE interpolation tutorial)."""
     return plot_image_rows(images, path, title, xlabel="decoded code | decoded perturbations",

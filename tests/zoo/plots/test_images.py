@@ -60,7 +60,7 @@ def test_figure_is_a_png_of_the_stated_size(tmp_path, name):
     assert png_size(path) == size
 
 
-@pytest.mark.parametrize("name", sorted(set(CASES) - {"image_rows_rgb"}))  # that helper needs its path
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_without_a_path_the_figure_itself_comes_back_for_a_notebook(tmp_path, name):
     from matplotlib.figure import Figure
 
