@@ -153,8 +153,11 @@ def warmed_up(sbn, name: str, options: dict, train_x, config: dict, steps: int =
 COLUMNS = [("test −log p(x)", "test_neg_ll", ".2f"), ("test −ELBO", "test_neg_elbo", ".2f"),
            ("active units", "active_units", ".1f"), ("ms / step", "step_time_ms", ".1f")]
 NOTES = """
-Published numbers are not quoted in this report yet (the NVIL, VIMCO and RWS papers' tables have not
-been checked here); their SBN results come from far longer training, so compare orderings, not values.
+Published numbers are not quoted beside these: the tables of the NVIL (Mnih & Gregor 2014), VIMCO
+(Mnih & Rezende 2016) and RWS (Bornschein & Bengio 2015) papers could not be read from the machines
+these runs were made on (no internet; the stored copies of the papers reachable there hold only their
+opening pages), and numbers quoted from memory would not be a source. Their SBN results come from far
+longer training: compare orderings with them, not values.
 """
 
 
