@@ -34,6 +34,7 @@ def test_the_card_says_how_the_model_was_made_and_what_it_scores(built):
     assert (card["data"]["dataset"], card["data"]["binarize"], card["data"]["test_size"]) == ("mnist5k", "static", 120)
     assert card["training"]["epochs"] == 2 and card["training"]["seed"] == 3 and card["training"]["estimator"] == "elbo"
     assert card["command"].startswith("vaezoo train --model vae") and "--seed 3" in card["command"]
+    assert card["command"].endswith("--out runs/pretrained/tiny")  # the canonical folder, not the temporary one
     assert card["machine"]["torch"] == torch.__version__ and card["date"] and card["training_time_s"] > 0
     result = json.loads((runs / "tiny" / "eval.json").read_text())  # the card's test numbers are eval.json's
     assert card["test"]["num_datapoints"] == 120 and card["test"]["num_samples"] == 100

@@ -181,7 +181,7 @@ def build(recipe, root=None, runs: str = RUNS, data_root=None, threads=None, ove
         status = _command(["eval", str(out), "--num-samples", str(num_samples), *common])
         if status:
             return status
-    card = export(recipe, out, root, data_root, overwrite=overwrite, runs=runs,
+    card = export(recipe, out, root, data_root, overwrite=overwrite,
                   check_samples=check_samples or pretrained.cards.CHECK_SAMPLES)
     t = card["test"]
     print(f"added {recipe.name} to {pretrained.root(root)}: -log p(x) {t['neg_log_likelihood']:.2f} "

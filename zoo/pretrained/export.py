@@ -15,8 +15,9 @@ from zoo.training import CONFIG, EVAL, HISTORY, Run, load
 
 
 def export(recipe: Recipe, run_dir, root=None, data_root: Optional[str] = None, overwrite: bool = False,
-           runs: str = "runs/pretrained", check_samples: int = cards.CHECK_SAMPLES) -> dict:
-    """Add the model trained in ``run_dir`` by ``recipe`` to the weights ``root``; its card.
+           check_samples: int = cards.CHECK_SAMPLES) -> dict:
+    """Add the model trained in ``run_dir`` by ``recipe`` to the weights ``root``; its card (whose
+    command names the canonical run folder, ``runs/pretrained/NAME``, wherever this one was).
 
     Refuses a run whose ``eval.json`` is missing or not of the whole test split (the card's
     test numbers are the full test set's).
@@ -28,7 +29,7 @@ def export(recipe: Recipe, run_dir, root=None, data_root: Optional[str] = None, 
         history = read_json(run.file(HISTORY))
         result = _full_eval(run.file(EVAL), spec, data_root)
         check = cards.measure_check(model, spec, data_root, num_samples=check_samples)
-        card = cards.make_card(recipe.name, recipe.summary, recipe.command(runs), model, spec.to_dict(), fit,
+        card = cards.make_card(recipe.name, recipe.summary, recipe.command(), model, spec.to_dict(), fit,
                                history, cards.eval_numbers(result), check)
         store.add(recipe.name, model, card, root, overwrite=overwrite)
     return card
