@@ -115,13 +115,13 @@ def run_eval(opts: EvalOptions) -> int:
     if opts.quick:
         want = card["check"]
         now = pretrained.measure_check(model, spec, opts.data_root, opts.seed, opts.num_samples or want["num_samples"])
-        print(f"{opts.name}: -log p(x) on {now['num_datapoints']} test points (every {now['stride']}th), "
-              f"S = {now['num_samples']}")
-        print(f"  card {want['neg_log_likelihood']:.3f} +- {want['stderr']:.3f} (seed {want['seed']})\n"
-              f"  now  {now['neg_log_likelihood']:.3f} +- {now['stderr']:.3f} (seed {now['seed']})")
+        print(f"{opts.name}: {now['num_datapoints']} test points (every {now['stride']}th), S = {now['num_samples']}")
+        for who, c in (("card", want), ("now ", now)):
+            print(f"  {who} -ELBO {c['neg_elbo']:.3f} +- {c['stderr']:.3f}, -log p(x) {c['neg_log_likelihood']:.3f} "
+                  f"(seed {c['seed']})")
         same = now["num_samples"] == want["num_samples"]
-        verdict = ("agree within their Monte Carlo errors" if pretrained.agrees(want, now) else "DIFFER")
-        print(f"  {verdict}" if same else "  (another S: the estimates differ by the bias of S too)")
+        verdict = "the ELBOs agree within their Monte Carlo errors" if pretrained.agrees(want, now) else "DIFFER"
+        print(f"  {verdict}" if same else "  (another S: the -log p(x) differ by the bias of S too)")
         return 0 if not same or pretrained.agrees(want, now) else 1
     x = spec.fixed(spec.load(opts.data_root).test)
     result = evaluate(model, x, num_samples=opts.num_samples or card["test"]["num_samples"], seed=opts.seed,
