@@ -1,12 +1,11 @@
 """What a benchmark cell is given besides its config (:class:`Context`), and the machine it ran
-on (:func:`machine`): shared by the runner and the backends that run cells."""
-import os
-import platform
+on (:func:`machine`, from ``zoo._utils.provenance``): shared by the runner and the backends that run cells."""
 from dataclasses import dataclass
 from typing import Optional
 
-import torch
 from tqdm.auto import tqdm
+
+from zoo._utils.provenance import machine  # noqa: F401 (the backends' and the runner's)
 
 
 @dataclass
@@ -19,12 +18,3 @@ class Context:
     def bar(self, total: int, desc: str) -> tqdm:
         """The cell's own progress bar (under the bar over cells)."""
         return tqdm(total=total, desc=desc, position=1, leave=False, disable=not self.progress, unit="step")
-
-
-def machine(device: str) -> dict:
-    """The platform, processor, CPU and torch thread counts, and the GPU of ``device``."""
-    out = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-           "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "device": device}
-    if device.startswith("cuda") and torch.cuda.is_available():
-        out["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    return out

@@ -10,23 +10,18 @@ a killed run loses at most the cell in progress. Records hold the full config, t
 package versions, git commit, machine and date.
 """
 import dataclasses
-import importlib.metadata
 import json
 import math
-import platform
 import shlex
-import subprocess
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
-
-import torch
 
 from benchmarks import backends
 from benchmarks.cell import Context, machine
 from benchmarks.suite import Settings, Suite, override
 from zoo._utils.io import write_text
+from zoo._utils.provenance import git_state, versions
 
 RESULTS, REPORT = "results.json", "report.md"
 FORMAT = 1
@@ -90,32 +85,6 @@ class ResultStore:
 
 
 # ---- provenance -------------------------------------------------------------------------------
-
-
-def versions() -> dict:
-    import pyro
-
-    try:
-        zoo_version = importlib.metadata.version("pyro-vae-zoo")
-    except importlib.metadata.PackageNotFoundError:
-        zoo_version = None
-    return {"python": platform.python_version(), "torch": torch.__version__, "pyro": pyro.__version__,
-            "zoo": zoo_version}
-
-
-@lru_cache(maxsize=1)
-def git_state() -> dict:
-    """``{"commit": HEAD or None, "dirty": uncommitted changes or None}`` of the zoo's checkout."""
-    def git(*args) -> Optional[str]:
-        try:
-            proc = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=20)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return proc.stdout.strip() if proc.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
-    return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
 def make_record(suite: str, profile: str, config: dict, result: dict, wall_time_s: float,

@@ -293,8 +293,10 @@ def test_no_git_means_no_commit(monkeypatch):
     def no_git(*args, **kwargs):
         raise FileNotFoundError("git")
 
-    monkeypatch.setattr(runner.subprocess, "run", no_git)
-    assert runner.git_state.__wrapped__() == {"commit": None, "dirty": None}
+    from zoo._utils import provenance
+
+    monkeypatch.setattr(provenance.subprocess, "run", no_git)
+    assert provenance.git_state.__wrapped__() == {"commit": None, "dirty": None}
 
 
 def test_settings_and_command():

@@ -35,7 +35,8 @@ def test_the_card_says_how_the_model_was_made_and_what_it_scores(built):
     assert card["training"]["epochs"] == 2 and card["training"]["seed"] == 3 and card["training"]["estimator"] == "elbo"
     assert card["command"].startswith("vaezoo train --model vae") and "--seed 3" in card["command"]
     assert card["command"].endswith("--out runs/pretrained/tiny")  # the canonical folder, not the temporary one
-    assert card["machine"]["torch"] == torch.__version__ and card["date"] and card["training_time_s"] > 0
+    assert card["versions"]["torch"] == torch.__version__ and card["machine"]["cpus"] and card["date"]
+    assert card["training_time_s"] > 0 and card["commit"] and card["dirty"] in (True, False)
     result = json.loads((runs / "tiny" / "eval.json").read_text())  # the card's test numbers are eval.json's
     assert card["test"]["num_datapoints"] == 120 and card["test"]["num_samples"] == 100
     assert card["test"]["neg_log_likelihood"] == pytest.approx(-result["log_likelihood"])
@@ -61,14 +62,15 @@ def test_load_gives_the_trained_weights_in_eval_mode_as_float32(built):
 def test_the_check_agrees_with_another_seed_and_catches_damaged_weights(built):
     root, _ = built
     card, vae = zoo.pretrained.card("tiny", root), zoo.pretrained.load("tiny", root)
-    spec = zoo.data.spec.DataSpec.from_dict(card["data"])
-    again = cards.measure_check(vae, spec, seed=1, num_samples=40)
+    test = cards.fixed_test(zoo.data.spec.DataSpec.from_dict(card["data"]))
+    again = cards.measure_check(vae, test, seed=1, num_samples=40)
+    assert cards.measure_check(vae, test, seed=0, num_samples=40) == card["check"]  # the card's, reproduced
     assert again["neg_elbo"] != card["check"]["neg_elbo"]  # independent draws
     assert again["neg_elbo"] > again["neg_log_likelihood"]  # the ELBO is below the log-mean-exp
     assert cards.agrees(card["check"], again)
     with torch.no_grad():  # the control: a slightly damaged decoder must fail the same comparison
         vae.decoder.net[-1].weight.add_(0.3 * torch.randn_like(vae.decoder.net[-1].weight))
-    assert not cards.agrees(card["check"], cards.measure_check(vae, spec, seed=1, num_samples=40))
+    assert not cards.agrees(card["check"], cards.measure_check(vae, test, seed=1, num_samples=40))
 
 
 def test_a_tampered_file_is_refused_before_it_is_unpickled(built, tmp_path):
@@ -167,7 +169,7 @@ def test_the_shipped_weights_stay_under_40_mb():
 @pytest.mark.parametrize("name", REPO_NAMES)
 def test_every_shipped_card_is_reproduced(name, shared_data):
     card = zoo.pretrained.card(name, REPO_ROOT)
-    spec = zoo.data.spec.DataSpec.from_dict(card["data"])
-    again = cards.measure_check(zoo.pretrained.load(name, REPO_ROOT), spec, str(shared_data), seed=1,
+    test = cards.fixed_test(zoo.data.spec.DataSpec.from_dict(card["data"]), str(shared_data))
+    again = cards.measure_check(zoo.pretrained.load(name, REPO_ROOT), test, seed=1,
                                 num_samples=card["check"]["num_samples"])
     assert cards.agrees(card["check"], again), (card["check"], again)

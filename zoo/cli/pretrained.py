@@ -111,10 +111,10 @@ def run_eval(opts: EvalOptions) -> int:
 
     set_threads(opts.threads)
     card, model = pretrained.card(opts.name, opts.root), pretrained.load(opts.name, opts.root)
-    spec = DataSpec.from_dict(card["data"])
+    test = pretrained.cards.fixed_test(DataSpec.from_dict(card["data"]), opts.data_root)
     if opts.quick:
         want = card["check"]
-        now = pretrained.measure_check(model, spec, opts.data_root, opts.seed, opts.num_samples or want["num_samples"])
+        now = pretrained.measure_check(model, test, opts.seed, opts.num_samples or want["num_samples"])
         print(f"{opts.name}: {now['num_datapoints']} test points (every {now['stride']}th), S = {now['num_samples']}")
         for who, c in (("card", want), ("now ", now)):
             print(f"  {who} -ELBO {c['neg_elbo']:.3f} +- {c['stderr']:.3f}, -log p(x) {c['neg_log_likelihood']:.3f} "
@@ -123,8 +123,7 @@ def run_eval(opts: EvalOptions) -> int:
         verdict = "the ELBOs agree within their Monte Carlo errors" if pretrained.agrees(want, now) else "DIFFER"
         print(f"  {verdict}" if same else "  (another S: the -log p(x) differ by the bias of S too)")
         return 0 if not same or pretrained.agrees(want, now) else 1
-    x = spec.fixed(spec.load(opts.data_root).test)
-    result = evaluate(model, x, num_samples=opts.num_samples or card["test"]["num_samples"], seed=opts.seed,
+    result = evaluate(model, test, num_samples=opts.num_samples or card["test"]["num_samples"], seed=opts.seed,
                       progress=not opts.no_progress)
     now = pretrained.cards.eval_numbers(result)
     print(f"{opts.name}: {now['num_datapoints']} test points, S = {now['num_samples']}, seed {opts.seed}")

@@ -87,6 +87,9 @@ class LogLikelihood:
         stderr: its delta-method Monte Carlo standard error (NaN when S = 1).
         ess: Kish's effective sample size (sum w)^2 / sum w^2 of the S weights, in [1, S].
         elbo: (1/S) sum_s log w_s, an S-sample estimate of the ELBO.
+        elbo_stderr: its Monte Carlo standard error, sqrt(Var_s(log w_s) / S) (NaN when S = 1). Unlike
+            ``stderr``, it holds when the weights are heavy-tailed (PSIS k-hat > 0.7), for log w has a
+            finite variance where w may not.
         khat: PSIS k-hat of the S weights (``psis=True``), else ``None``.
         num_samples: S.
     """
@@ -95,18 +98,21 @@ class LogLikelihood:
     stderr: torch.Tensor
     ess: torch.Tensor
     elbo: torch.Tensor
+    elbo_stderr: torch.Tensor
     khat: Optional[torch.Tensor]
     num_samples: int
 
     def summary(self) -> Dict[str, float]:
         """Dataset means, in nats per datapoint; ``log_likelihood_stderr`` is the Monte Carlo
-        error of the mean, sqrt(sum_n se_n^2) / N, and ``log_likelihood_sd`` the spread over datapoints."""
+        error of the mean, sqrt(sum_n se_n^2) / N (``elbo_stderr`` likewise), and ``log_likelihood_sd`` the
+        spread over datapoints."""
         n = self.log_px.shape[0]
         log_px = self.log_px.double()  # float32 means over 10^4 points of ~-100 lose digits
         out = {"log_likelihood": log_px.mean().item(),
                "log_likelihood_stderr": self.stderr.double().pow(2).sum().sqrt().item() / n,
                "log_likelihood_sd": log_px.std().item() if n > 1 else 0.0,
                "elbo": self.elbo.double().mean().item(),
+               "elbo_stderr": self.elbo_stderr.double().pow(2).sum().sqrt().item() / n,
                "ess_mean": self.ess.mean().item(), "ess_median": self.ess.median().item(),
                "ess_min": self.ess.min().item()}
         out["posterior_gap"] = out["log_likelihood"] - out["elbo"]  # ~ E KL(q(z|x) || p(z|x))
@@ -159,8 +165,8 @@ def log_likelihood(model, guide, *args, num_samples: int = 5000, batch_size: int
             parts.append(_batch_estimate(model, guide, args_b, kwargs_b, plates, num_samples, chunk_size,
                                          (seed, start), psis))
             bar.update(parts[-1][0].shape[0])
-    log_px, stderr, ess, elbo, khat = (torch.cat(p) if p[0] is not None else None for p in zip(*parts))
-    return LogLikelihood(log_px, stderr, ess, elbo, khat, num_samples)
+    log_px, stderr, ess, elbo, elbo_stderr, khat = (torch.cat(p) if p[0] is not None else None for p in zip(*parts))
+    return LogLikelihood(log_px, stderr, ess, elbo, elbo_stderr, khat, num_samples)
 
 
 def data_batches(args, kwargs, batch_size: int):
@@ -180,8 +186,8 @@ def data_batches(args, kwargs, batch_size: int):
 
 
 def _batch_estimate(model, guide, args, kwargs, plates, num_samples, chunk_size, key, psis):
-    """(log_px, stderr, ess, elbo, khat) of one batch, from running sums over chunks of particles."""
-    lse, lse2, total, done, kept = None, None, 0.0, 0, None
+    """(log_px, stderr, ess, elbo, elbo_stderr, khat) of one batch, from running sums over chunks of particles."""
+    lse, lse2, total, total2, done, kept = None, None, 0.0, 0.0, 0, None
     for values, log_q, where in _rechunk(_guide_blocks(guide, args, kwargs, plates, num_samples, key), chunk_size):
         log_w = _log_weights(model, args, kwargs, values, log_q, where)
         if kept is None:
@@ -190,7 +196,8 @@ def _batch_estimate(model, guide, args, kwargs, plates, num_samples, chunk_size,
             kept = log_w.new_empty(num_samples if psis else 0, log_w.shape[1])
         lse = _logaddexp(lse, log_w.logsumexp(0))
         lse2 = _logaddexp(lse2, (2 * log_w).logsumexp(0))
-        total = total + log_w.sum(0)
+        total = total + log_w.double().sum(0)  # float64: Var(log w) is a difference of large sums
+        total2 = total2 + log_w.double().pow(2).sum(0)
         if psis:
             kept[done : done + log_w.shape[0]] = log_w
         done += log_w.shape[0]
@@ -198,7 +205,10 @@ def _batch_estimate(model, guide, args, kwargs, plates, num_samples, chunk_size,
     ess = effective_sample_size(lse, lse2)
     stderr = ((s / ess - 1).clamp(min=0) / (s - 1)).sqrt() if s > 1 else torch.full_like(lse, math.nan)
     khat = psis_khat(kept.T) if psis else None
-    return lse - math.log(s), stderr, ess, total / s, khat
+    mean = total / s
+    var = ((total2 - s * mean.pow(2)) / (s - 1)).clamp(min=0) if s > 1 else torch.full_like(mean, math.nan)
+    elbo_stderr = (var / s).sqrt().to(lse.dtype)
+    return lse - math.log(s), stderr, ess, mean.to(lse.dtype), elbo_stderr, khat
 
 
 def _logaddexp(a: Optional[torch.Tensor], b: torch.Tensor) -> torch.Tensor:

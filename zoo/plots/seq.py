@@ -9,7 +9,7 @@ the frequency at the peak of a zero-padded periodogram, then the least-squares f
 since A sin(2 pi f t + phi) = A cos(phi) sin(2 pi f t) + A sin(phi) cos(2 pi f t).
 """
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional
 
 import matplotlib
 import numpy as np
@@ -20,9 +20,7 @@ from scipy.optimize import minimize_scalar
 from zoo._utils.contexts import evaluating, seeded
 from zoo._utils.io import save_figure
 from zoo.evaluation.latent import posterior_means
-from zoo.plots.images import DPI, plot_training_curves, project_2d
-
-Drawn = Union[Path, Figure]  # the PNG's path; with path=None the figure itself (a notebook shows it)
+from zoo.plots.images import DPI, Drawn, plot_training_curves, project_2d
 
 MAX_TRAVERSALS = 6  # rows of the traversal figure
 

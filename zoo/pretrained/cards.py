@@ -18,57 +18,44 @@ their Monte Carlo errors, sqrt(se_1² + se_2²) (:func:`measure_check` says why 
 p(x)): a damaged or wrong weights file moves the ELBO by far more.
 """
 import math
-import os
-import platform
-import subprocess
 import time
-from pathlib import Path
 from typing import Optional
 
 import torch
 
-from zoo._utils.contexts import evaluating, seeded
+from zoo._utils.contexts import evaluating
+from zoo._utils.provenance import git_state, machine, versions
 from zoo.data.spec import DataSpec
-from zoo.estimators.weights import find_plates, log_weights
+from zoo.evaluation.likelihood import log_likelihood
 
 CHECK_POINTS = 500
 CHECK_SAMPLES = 200
-TEST_KEYS = {"log_likelihood": "neg_log_likelihood", "elbo": "neg_elbo"}  # eval.json -> card, negated
 
 
-def check_points(spec: DataSpec, data_root: Optional[str] = None):
-    """``(x, stride)``: every ``stride``-th test point of the spec's (fixed) test split, about
-    ``CHECK_POINTS`` of them."""
-    test = spec.fixed(spec.load(data_root).test)
+def fixed_test(spec: DataSpec, data_root: Optional[str] = None) -> torch.Tensor:
+    """The spec's test split as evaluated (one fixed draw of it for dynamic binarization)."""
+    return spec.fixed(spec.load(data_root).test)
+
+
+def check_points(test: torch.Tensor):
+    """``(x, stride)``: every ``stride``-th point of ``test``, about ``CHECK_POINTS`` of them."""
     stride = max(1, math.ceil(test.shape[0] / CHECK_POINTS))
     return test[::stride], stride
 
 
-@torch.no_grad()
-def measure_check(model, spec: DataSpec, data_root: Optional[str] = None, seed: int = 0,
-                  num_samples: int = CHECK_SAMPLES, batch_size: int = 100) -> dict:
-    """The card's ``check`` block on the check points, from ``num_samples`` log-weights
-    log w = log p(x, z) − log q(z|x), z ~ q(z|x), per point: the ELBO (their mean), its Monte Carlo
-    standard error sqrt(sum_n Var_n(log w) / S) / N, and −log p(x) (their log-mean-exp).
+def measure_check(model, test: torch.Tensor, seed: int = 0, num_samples: int = CHECK_SAMPLES) -> dict:
+    """The card's ``check`` block on the check points of ``test`` (``zoo.log_likelihood`` with
+    ``num_samples`` draws): the ELBO with its Monte Carlo standard error, and −log p(x).
 
-    The comparison uses the ELBO: log w has a finite variance, so its standard error holds, while
-    the importance-sampled log p(x) of a model whose weights are heavy-tailed (PSIS k̂ > 0.7) has an
-    unreliable one and can differ between seeds by more than it says.
+    The comparison (:func:`agrees`) uses the ELBO: log w has a finite variance, so its standard
+    error holds, while the importance-sampled log p(x) of a model whose weights are heavy-tailed
+    (PSIS k̂ > 0.7) has an unreliable one and can differ between seeds by more than it says.
     """
-    x, stride = check_points(spec, data_root)
-    elbo, var, log_px = [], [], []
-    with evaluating(model), seeded(seed):
-        plates = find_plates(model.model, model.guide, (x[:1],), {})
-        for xb in x.split(batch_size):
-            log_w = log_weights(model.model, model.guide, xb, num_particles=num_samples, plates=plates).double()
-            elbo.append(log_w.mean(0))
-            var.append(log_w.var(0))
-            log_px.append(torch.logsumexp(log_w, 0) - math.log(num_samples))
-    elbo, var, log_px = torch.cat(elbo), torch.cat(var), torch.cat(log_px)
-    n = x.shape[0]
-    return {"stride": stride, "num_datapoints": n, "num_samples": num_samples, "seed": seed,
-            "neg_elbo": -elbo.mean().item(), "stderr": (var.sum() / num_samples).sqrt().item() / n,
-            "neg_log_likelihood": -log_px.mean().item()}
+    x, stride = check_points(test)
+    with evaluating(model):
+        r = log_likelihood(model.model, model.guide, x, num_samples=num_samples, seed=seed).summary()
+    return {"stride": stride, "num_datapoints": int(x.shape[0]), "num_samples": num_samples, "seed": seed,
+            "neg_elbo": -r["elbo"], "stderr": r["elbo_stderr"], "neg_log_likelihood": -r["log_likelihood"]}
 
 
 def agrees(card_check: dict, again: dict, z: float = 5.0, atol: float = 0.05) -> bool:
@@ -89,21 +76,11 @@ def eval_numbers(result: dict) -> dict:
 
 
 def provenance() -> dict:
-    """The commit of the code (``-dirty`` with uncommitted changes to tracked files), the date and the machine."""
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no", "--", "."],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        commit += "-dirty" if dirty else ""
-    except (OSError, subprocess.CalledProcessError):
-        commit = None  # an installed package, not a checkout
-    import pyro
-
-    return {"commit": commit, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                        "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "pyro": pyro.__version__}}
+    """The commit of the code and whether it had uncommitted changes, the date, the package
+    versions and the machine (``zoo._utils.provenance``, as benchmark records have them)."""
+    git = git_state()
+    return {"commit": git["commit"], "dirty": git["dirty"], "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "versions": versions(), "machine": machine("cpu")}
 
 
 def make_card(name: str, summary: str, command: str, model, data: dict, fit: dict, history: list, test: dict,
@@ -140,5 +117,5 @@ def table(cards: list, sizes: dict) -> str:
     return "\n".join(rows)
 
 
-__all__ = ["CHECK_POINTS", "CHECK_SAMPLES", "agrees", "check_points", "make_card", "measure_check", "provenance",
-           "table", "eval_numbers"]
+__all__ = ["CHECK_POINTS", "CHECK_SAMPLES", "agrees", "check_points", "eval_numbers", "make_card", "measure_check",
+           "provenance", "table", "fixed_test"]

@@ -27,19 +27,20 @@ def export(recipe: Recipe, run_dir, root=None, data_root: Optional[str] = None, 
         spec = run.read_data()
         fit = read_json(run.file(CONFIG))["fit"]
         history = read_json(run.file(HISTORY))
-        result = _full_eval(run.file(EVAL), spec, data_root)
-        check = cards.measure_check(model, spec, data_root, num_samples=check_samples)
+        test = cards.fixed_test(spec, data_root)
+        result = _full_eval(run.file(EVAL), test.shape[0])
+        check = cards.measure_check(model, test, num_samples=check_samples)
         card = cards.make_card(recipe.name, recipe.summary, recipe.command(), model, spec.to_dict(), fit,
                                history, cards.eval_numbers(result), check)
         store.add(recipe.name, model, card, root, overwrite=overwrite)
     return card
 
 
-def _full_eval(path: Path, spec, data_root) -> dict:
+def _full_eval(path: Path, n: int) -> dict:
+    """``eval.json``, refused unless it measured all ``n`` test points."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: run `vaezoo eval {path.parent}` first")
     result = read_json(path)
-    n = spec.load(data_root).test.shape[0]
     if result["num_datapoints"] != n or result.get("stride", 1) != 1:
         raise ValueError(f"{path} measured {result['num_datapoints']} test points (stride {result.get('stride', 1)}); "
                          f"a card needs the whole test split ({n}): run `vaezoo eval {path.parent}` again")

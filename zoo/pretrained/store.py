@@ -94,7 +94,10 @@ def sha256(path) -> str:
 
 def verified_file(name: str, root=None) -> Path:
     """The weights file of ``name``, after its size and checksum are checked against the manifest."""
-    entry = _entry(name, root)
+    return _verified(name, _entry(name, root), root)
+
+
+def _verified(name: str, entry: dict, root) -> Path:
     file = _folder(root) / entry["file"]
     if not file.is_file():
         command = entry["card"].get("command") or RECIPES[name].command()
@@ -115,9 +118,9 @@ def load(name: str, root=None) -> torch.nn.Module:
         >>> vae = zoo.pretrained.load("vae-diagonal")        # doctest: +SKIP
         >>> x = vae.sample(16)                               # doctest: +SKIP
     """
-    file = verified_file(name, root)
-    state = torch.load(file, map_location="cpu", weights_only=True)
-    model = from_config(card(name, root)["model"])
+    entry = _entry(name, root)  # one read of the manifest: the checksum and the card that go together
+    state = torch.load(_verified(name, entry, root), map_location="cpu", weights_only=True)
+    model = from_config(entry["card"]["model"])
     model.load_state_dict(state)
     return model.eval()
 

@@ -54,6 +54,25 @@ def test_exact_posterior_guide_gives_log_px_for_any_s(num_samples):
     torch.testing.assert_close(r.elbo, exact(lg, x), rtol=0, atol=1e-10)
     torch.testing.assert_close(r.ess, torch.full_like(r.ess, float(num_samples)), rtol=1e-9, atol=0)
     assert r.num_samples == num_samples and r.khat is None
+    if num_samples > 1:  # every log w is log p(x): the ELBO has no Monte Carlo error
+        assert r.elbo_stderr.abs().max() < 1e-5
+    else:
+        assert r.elbo_stderr.isnan().all()
+
+
+def test_elbo_standard_error_matches_its_closed_form():
+    """q = N(mu(x), c^2 Sigma) around the exact posterior: log w = log p(x) + d log c - (c^2 - 1) u'u / 2
+    with u ~ N(0, I_d), so Var(log w) = (c^2 - 1)^2 d / 2 and the ELBO's error is sqrt of that over S."""
+    c, d, s = 1.5, 2, 2000
+    lg = linear_gaussian(latent_dim=d, guide_scale=c)
+    x = data(lg, n=20)
+    r = log_likelihood(lg.model, lg.guide, x, num_samples=s)
+    expected = math.sqrt((c**2 - 1) ** 2 * d / 2 / s)
+    assert abs(r.elbo_stderr.mean().item() / expected - 1) < 0.05
+    assert r.summary()["elbo_stderr"] == pytest.approx(r.elbo_stderr.pow(2).sum().sqrt().item() / 20)
+    exact_elbo = exact(lg, x) + d * math.log(c) - (c**2 - 1) * d / 2  # E[u'u] = d
+    z = (r.elbo - exact_elbo) / r.elbo_stderr
+    assert z.abs().max() < 4.5 and abs(z.mean()) < 4.5 / math.sqrt(20)
 
 
 def test_estimate_within_three_standard_errors_and_error_shrinks_with_s():
@@ -87,7 +106,8 @@ def test_result_does_not_depend_on_chunk_size(chunk_size):
     kw = dict(num_samples=130, batch_size=12, psis=True)  # draw blocks of 100 and 30 per batch
     ref = log_likelihood(lg.model, lg.guide, x, chunk_size=100, **kw)
     r = log_likelihood(lg.model, lg.guide, x, chunk_size=chunk_size, **kw)
-    for a, b in zip((r.log_px, r.stderr, r.ess, r.elbo, r.khat), (ref.log_px, ref.stderr, ref.ess, ref.elbo, ref.khat)):
+    for a, b in zip((r.log_px, r.stderr, r.ess, r.elbo, r.elbo_stderr, r.khat),
+                    (ref.log_px, ref.stderr, ref.ess, ref.elbo, ref.elbo_stderr, ref.khat)):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
