@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import zoo
+
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
 
@@ -65,7 +67,14 @@ def test_the_python_api_example_runs_on_the_readme_install_and_prints_what_it_co
     out = proc.stdout
     assert re.search(r"plain Pyro: one SVI step, loss \d+\.\d nats per digit", out), out
     elbo = float(re.search(r"zoo.fit: 10 epochs, test ELBO (-\d+\.\d) nats", out).group(1))
-    log_px = float(re.search(r"log p\(x\) ~ (-\d+\.\d) nats \(S = 1000, 500 test digits\)", out).group(1))
-    assert -200 < elbo < log_px + 10 and log_px < -60  # a bound below the estimate (other points: loosely)
+    assert -200 < elbo < -60
+    m = re.search(r"pretrained: log p\(x\) ~ (-\d+\.\d) nats \(S = 1000, 500 mnist5k digits\); PSIS k-hat median "
+                  r"(\d+\.\d\d); card: (-\d+\.\d) on binarized MNIST's test set", out)
+    assert m, out
+    log_px, card = float(m.group(1)), float(m.group(3))
+    card_entry = zoo.pretrained.card("vae-diagonal")
+    assert card == round(-card_entry["test"]["neg_log_likelihood"], 1)
+    # the same kind of digits, binarized by another draw: near the card, and far above the 10-epoch model
+    assert abs(log_px - card) < 10 and log_px > elbo + 10
     assert "samples (16, 1, 28, 28) reconstructions (10, 8, 1, 28, 28)" in out
     assert (tmp_path / "runs" / "api" / "checkpoint.pt").exists()
