@@ -115,7 +115,8 @@ def run_eval(opts: EvalOptions) -> int:
     if opts.quick:
         want = card["check"]
         now = pretrained.measure_check(model, test, opts.seed, opts.num_samples or want["num_samples"])
-        print(f"{opts.name}: {now['num_datapoints']} test points (every {now['stride']}th), S = {now['num_samples']}")
+        print(f"{opts.name}: {now['num_datapoints']} test points (every {_ordinal(now['stride'])}), "
+              f"S = {now['num_samples']}")
         for who, c in (("card", want), ("now ", now)):
             print(f"  {who} -ELBO {c['neg_elbo']:.3f} +- {c['stderr']:.3f}, -log p(x) {c['neg_log_likelihood']:.3f} "
                   f"(seed {c['seed']})")
@@ -211,3 +212,11 @@ def _evaluated(out: Path, num_samples: int) -> bool:
         return False
     r = read_json(path)
     return r.get("num_samples") == num_samples and r.get("stride", 1) == 1
+
+
+def _ordinal(n: int) -> str:
+    """``1`` -> "one", ``2`` -> "2nd", ``20`` -> "20th", ``23`` -> "23rd"."""
+    if n == 1:
+        return "one"
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
