@@ -2,9 +2,12 @@
 
 It reads the run under a shared lock (no writer can start meanwhile), reloads the test split
 the run was trained with from its ``data.json`` (one seeded draw of it for dynamic
-binarization) and writes ``eval.json`` beside the checkpoint.
+binarization) and writes ``eval.json`` beside the checkpoint. Finished batches of the
+log-likelihood are kept in ``eval.parts/`` meanwhile: an interrupted ``vaezoo eval`` run again
+goes on from them (same numbers as an uninterrupted run) and the folder is removed at the end.
 """
 import resource
+import shutil
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -42,7 +45,7 @@ def add_parser(sub) -> None:
 def run(opts: EvalOptions) -> int:
     from zoo._utils.devices import check_device, set_threads
     from zoo.evaluation.report import evaluate
-    from zoo.training import EVAL, Run, load
+    from zoo.training import EVAL, EVAL_PARTS, Run, load
 
     device = check_device(opts.device)
     set_threads(opts.threads)
@@ -51,14 +54,16 @@ def run(opts: EvalOptions) -> int:
         spec = run.read_data()
         x = spec.fixed(spec.load(opts.data_root).test[: opts.test_size])[:: opts.stride].to(device)
         rss_before = _peak_rss_mb()
+        parts = run.file(EVAL_PARTS)
         result = evaluate(vae, x, num_samples=opts.num_samples, batch_size=opts.batch_size,
-                          chunk_size=opts.chunk_size, seed=opts.seed, progress=not opts.no_progress)
+                          chunk_size=opts.chunk_size, seed=opts.seed, progress=not opts.no_progress, parts_dir=parts)
         result.update(stride=opts.stride, peak_rss_mb_before=rss_before, peak_rss_mb=_peak_rss_mb(),
                       torch_threads=torch.get_num_threads(), device=str(device),
                       date=time.strftime("%Y-%m-%d %H:%M:%S"))
         if x.device.type == "cuda":
             result["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated(x.device) / 2**20
         write_json(run.file(EVAL), result, indent=1)
+        shutil.rmtree(parts, ignore_errors=True)  # its batches are in eval.json now
     _print_eval(result)
     print(f"wrote {run.file(EVAL)}")
     return 0
@@ -83,8 +88,10 @@ def _print_eval(r: dict) -> None:
     if "active_units_per_layer" in r:  # z1 + z2 + ...
         active += " (" + " + ".join(f"{a}/{d}" for a, d in zip(r["active_units_per_layer"], r["latent_dims"])) + ")"
     print(f"KL {_fmt(r['kl'])}, active units {active}, mutual information I(x; z) {mi}")
+    resumed = r.get("log_likelihood_points_resumed", 0)
     print(f"time {r['log_likelihood_time_s']:.1f} s for log p(x) ({1000 * r['log_likelihood_time_s'] / n:.1f} ms per "
-          f"point), {r['diagnostics_time_s']:.1f} s diagnostics; peak RSS {r['peak_rss_mb']:.0f} MB"
+          f"point" + (f"; {resumed} points read back from an interrupted run" if resumed else "")
+          + f"), {r['diagnostics_time_s']:.1f} s diagnostics; peak RSS {r['peak_rss_mb']:.0f} MB"
           + (f", peak GPU memory {r['peak_gpu_memory_mb']:.0f} MB" if "peak_gpu_memory_mb" in r else ""))
 
 

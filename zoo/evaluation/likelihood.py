@@ -20,6 +20,7 @@ References:
         arXiv:1802.02538
 """
 import math
+import time
 from dataclasses import dataclass
 from typing import Dict, Optional
 
@@ -122,7 +123,7 @@ class LogLikelihood:
 @torch.no_grad()
 def log_likelihood(model, guide, *args, num_samples: int = 5000, batch_size: int = 100, chunk_size: int = 20,
                    seed: int = 0, psis: bool = False, progress: bool = False, data_plate: Optional[str] = None,
-                   **kwargs) -> LogLikelihood:
+                   parts=None, **kwargs) -> LogLikelihood:
     r"""Importance-sampled log p(x) per datapoint, log (1/S) sum_s p(x, z_s) / q(z_s|x), z_s ~ q [1].
 
     Works for any Pyro model/guide pair whose sample sites sit in one data plate, called as
@@ -137,7 +138,9 @@ def log_likelihood(model, guide, *args, num_samples: int = 5000, batch_size: int
 
     Randomness: block k of ``DRAW_BLOCK`` particles of the batch starting at row i is drawn
     under a torch seed derived from ``(seed, i, k)``, so the result depends on ``seed`` and
-    ``batch_size`` but not on ``chunk_size``, and the global RNG state is left untouched.
+    ``batch_size`` but not on ``chunk_size``, and the global RNG state is left untouched. Hence
+    batches can be saved as they finish and a run resumed from them (``parts``) with the numbers of
+    an uninterrupted one.
 
     Args:
         model, guide: the Pyro pair (in the mode you want evaluated: call ``.eval()`` first).
@@ -149,6 +152,8 @@ def log_likelihood(model, guide, *args, num_samples: int = 5000, batch_size: int
         psis: also fit PSIS k-hat per datapoint (needs S >= 25).
         progress: show a tqdm bar.
         data_plate: the data plate's name (default: the outermost plate of the observed site).
+        parts: a :class:`zoo.evaluation.parts.BatchParts` (entered): finished batches are read from
+            it instead of computed, and each new one is saved to it.
 
     Returns:
         A :class:`LogLikelihood`.
@@ -158,14 +163,22 @@ def log_likelihood(model, guide, *args, num_samples: int = 5000, batch_size: int
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     n, batches = data_batches(args, kwargs, batch_size)
-    parts, plates = [], None
+    done, plates = [], None
     with tqdm(total=n, unit="pt", desc=f"log p(x), S={num_samples}", disable=not progress) as bar:
         for start, args_b, kwargs_b in batches:
-            plates = plates or find_plates(model, guide, args_b, kwargs_b, data_plate)
-            parts.append(_batch_estimate(model, guide, args_b, kwargs_b, plates, num_samples, chunk_size,
-                                         (seed, start), psis))
-            bar.update(parts[-1][0].shape[0])
-    log_px, stderr, ess, elbo, elbo_stderr, khat = (torch.cat(p) if p[0] is not None else None for p in zip(*parts))
+            saved = parts.load(start) if parts is not None else None
+            if saved is None:
+                began = time.perf_counter()
+                plates = plates or find_plates(model, guide, args_b, kwargs_b, data_plate)
+                saved = _batch_estimate(model, guide, args_b, kwargs_b, plates, num_samples, chunk_size,
+                                        (seed, start), psis)
+                if parts is not None:
+                    parts.save(start, saved, seconds=time.perf_counter() - began)
+            done.append(saved)
+            bar.update(saved[0].shape[0])
+    device = _device(args, kwargs)  # saved batches are read onto the CPU
+    log_px, stderr, ess, elbo, elbo_stderr, khat = (torch.cat([t.to(device) for t in p]) if p[0] is not None else None
+                                                    for p in zip(*done))
     return LogLikelihood(log_px, stderr, ess, elbo, elbo_stderr, khat, num_samples)
 
 
@@ -215,9 +228,13 @@ def _logaddexp(a: Optional[torch.Tensor], b: torch.Tensor) -> torch.Tensor:
     return b if a is None else torch.logaddexp(a, b)
 
 
+def _device(args, kwargs) -> Optional[torch.device]:
+    return next((a.device for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)), None)
+
+
 def _guide_blocks(guide, args, kwargs, plates, num_samples, key):
     """Yield ``(latent values, log q, where)`` for blocks of ``DRAW_BLOCK`` particles, each under its own seed."""
-    device = next((a.device for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)), None)
+    device = _device(args, kwargs)
     for k, start in enumerate(range(0, num_samples, DRAW_BLOCK)):
         size = min(DRAW_BLOCK, num_samples - start)
         with seeded(_block_seed(*key, k), device):

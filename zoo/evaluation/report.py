@@ -17,12 +17,19 @@ from zoo.evaluation.diagnostics import (
     unit_activity,
 )
 from zoo.evaluation.likelihood import log_likelihood
+from zoo.evaluation.parts import BatchParts, fingerprint
 
 
 def evaluate(vae, x: torch.Tensor, num_samples: int = 5000, batch_size: int = 100, chunk_size: int = 20,
-             seed: int = 0, progress: bool = True) -> dict:
+             seed: int = 0, progress: bool = True, parts_dir=None) -> dict:
     """Log-likelihood (with standard error, ESS, PSIS k-hat), KL, active units and mutual
     information of a VAE on data ``x``: the content of ``eval.json``.
+
+    With ``parts_dir``, the log-likelihood's finished batches are kept there
+    (:class:`zoo.evaluation.parts.BatchParts`): a run that was interrupted goes on from them and
+    gives the numbers of an uninterrupted one; the caller removes the folder once the result is
+    saved. ``log_likelihood_time_s`` then adds the saved compute time of the batches read back
+    (``log_likelihood_points_resumed`` points) to this run's.
 
     Returns:
         A JSON-ready dict: the :meth:`LogLikelihood.summary` keys, ``kl`` (``None`` where
@@ -41,17 +48,22 @@ def evaluate(vae, x: torch.Tensor, num_samples: int = 5000, batch_size: int = 10
     with pyro.validation_enabled(True):
         vae.check_input(x)
     with evaluating(vae), pyro.validation_enabled(False):  # x is checked once above
-        return _evaluate(vae, x, num_samples, batch_size, chunk_size, seed, progress)
+        if parts_dir is None:
+            return _evaluate(vae, x, num_samples, batch_size, chunk_size, seed, progress, None)
+        key = fingerprint(vae, x, num_samples=num_samples, batch_size=batch_size, chunk_size=chunk_size, seed=seed)
+        with BatchParts(parts_dir, key) as parts:
+            return _evaluate(vae, x, num_samples, batch_size, chunk_size, seed, progress, parts)
 
 
-def _evaluate(vae, x, num_samples, batch_size, chunk_size, seed, progress) -> dict:
+def _evaluate(vae, x, num_samples, batch_size, chunk_size, seed, progress, parts) -> dict:
     require_arviz()  # its import (seconds) stays out of the timing
+    resumed = 0 if parts is None else sum(min(batch_size, x.shape[0] - s) for s in parts.starts())
     start = time.perf_counter()
     ll = log_likelihood(vae.model, vae.guide, x, num_samples=num_samples, batch_size=batch_size,
-                        chunk_size=chunk_size, seed=seed, psis=True,
-                        progress=progress)
+                        chunk_size=chunk_size, seed=seed, psis=True, progress=progress, parts=parts)
+    spent = time.perf_counter() - start + (parts.seconds_read_back if parts is not None else 0.0)
     out = {"num_datapoints": x.shape[0], "num_samples": num_samples, "seed": seed, **ll.summary(),
-           "log_likelihood_time_s": time.perf_counter() - start}
+           "log_likelihood_time_s": spent, "log_likelihood_points_resumed": resumed}
     start = time.perf_counter()
     with seeded(seed, x.device):  # flows draw for E_q[z] and a Monte Carlo KL; MI draws one code per point
         layers = [unit_activity(encode, x) for encode in _layer_encoders(vae)]

@@ -12,8 +12,8 @@ from zoo.training.fit import (
     trainable_parameters,
 )
 from zoo.training.optim import OPTIMIZERS, make_optimizer
-from zoo.training.run import CHECKPOINT, CONFIG, DATA, EVAL, HISTORY, PREVIOUS, Run, RunInUse
+from zoo.training.run import CHECKPOINT, CONFIG, DATA, EVAL, EVAL_PARTS, HISTORY, PREVIOUS, Run, RunInUse
 
-__all__ = ["CHECKPOINT", "CONFIG", "DATA", "EVAL", "HISTORY", "PREVIOUS", "CheckpointError", "FitConfig",
+__all__ = ["CHECKPOINT", "CONFIG", "DATA", "EVAL", "EVAL_PARTS", "HISTORY", "PREVIOUS", "CheckpointError", "FitConfig",
            "OPTIMIZERS", "Run", "RunInUse", "TrainingDiverged", "epoch_generator", "fit", "load", "make_optimizer",
            "step", "train_epoch", "trainable_parameters"]

@@ -36,6 +36,7 @@ HISTORY = "history.json"
 CONFIG = "config.json"
 DATA = "data.json"
 EVAL = "eval.json"
+EVAL_PARTS = "eval.parts"  # vaezoo eval's finished batches, until eval.json is written
 LOCK = ".lock"
 TENSORBOARD = "tensorboard"
 RUN_FILES = (CHECKPOINT, PREVIOUS, HISTORY, CONFIG, DATA)  # a folder with any of these holds a run
