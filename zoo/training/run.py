@@ -24,6 +24,7 @@ files of one name. A lock is re-entrant within a process: ``vaezoo train`` holds
 import contextlib
 import fcntl
 import os
+import shutil
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
@@ -164,6 +165,7 @@ class Run:
         if overwrite:
             for path in [*(self.file(n) for n in RUN_FILES + DERIVED), *self.path.glob("*.png")]:
                 path.unlink(missing_ok=True)
+            shutil.rmtree(self.file(EVAL_PARTS), ignore_errors=True)  # an unfinished evaluation of the old run
         if self.data is not None:
             write_json(self.file(DATA), self.data.to_dict())
 

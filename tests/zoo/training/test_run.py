@@ -118,6 +118,8 @@ def test_prepare_guards_overwrites_and_records_the_data(tmp_path):
         Run(tmp_path, data=DataSpec("mnist5k", binarize="static", train_size=200)).prepare(resume=True)
     for name in ("checkpoint.pt", "history.json", "eval.json", "samples.png", "notes.txt"):
         (tmp_path / name).write_text("old")
+    (tmp_path / "eval.parts").mkdir()  # an unfinished vaezoo eval of the old run
+    (tmp_path / "eval.parts" / "batch-0.pt").write_text("old")
     Run(tmp_path, data=spec).prepare(overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.json", "notes.txt"]  # the user's file stays
 
