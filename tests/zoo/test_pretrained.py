@@ -46,6 +46,22 @@ def test_the_card_says_how_the_model_was_made_and_what_it_scores(built):
     assert (card["check"]["num_samples"], card["check"]["num_datapoints"], card["check"]["seed"]) == (40, 120, 0)
 
 
+def test_the_docs_table_has_a_row_per_card(built):
+    root, _ = built
+    card = zoo.pretrained.card("tiny", root)
+    vamp = {**card, "name": "tiny-vamp", "model": {**card["model"], "prior": "vamp:5"}, "training_time_s": 600.0,
+            "test": {**card["test"], "neg_log_likelihood_stderr": 0.001}}
+    head, rule, *rows = cards.table([card, vamp], {"tiny": 2**20, "tiny-vamp": 2**19}).splitlines()
+    assert len(rows) == 2 and head.count("|") == rule.count("|") == rows[0].count("|") == rows[1].count("|")
+    cells = [c.strip() for c in rows[0].split("|")[1:-1]]
+    assert cells[:5] == ["`tiny`", "vae (diagonal)", "mnist5k", "elbo", "2"]
+    assert cells[5] == f"{card['test']['neg_log_likelihood']:.2f} ± {card['test']['neg_log_likelihood_stderr']:.2f}"
+    assert cells[-2] == f"{card['training_time_s']:.0f} s" and cells[-1] == "1.00"
+    cells = [c.strip() for c in rows[1].split("|")[1:-1]]
+    assert cells[1] == "vae (diagonal, prior vamp:5)" and cells[5].endswith("± < 0.01")
+    assert cells[-2] == "10 min" and cells[-1] == "0.50"
+
+
 def test_load_gives_the_trained_weights_in_eval_mode_as_float32(built):
     root, runs = built
     vae = zoo.pretrained.load("tiny", root)

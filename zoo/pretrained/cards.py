@@ -107,14 +107,21 @@ def table(cards: list, sizes: dict) -> str:
     for c in cards:
         t, tr, m = c["test"], c["training"], c["model"]
         k = "" if tr["num_particles"] == 1 else f", K = {tr['num_particles']}"
-        guide = f" ({m['guide']})" if "guide" in m and m.get("model") in ("vae", "conv-vae") else ""
+        what = [m["guide"]] if "guide" in m and m.get("model") in ("vae", "conv-vae") else []
+        what += [f"prior {m['prior']}"] if m.get("prior") not in (None, "standard") else []
+        guide = f" ({', '.join(what)})" if what else ""
+        se = t["neg_log_likelihood_stderr"]
         au = "–" if t["active_units"] is None else f"{t['active_units']}/{t['latent_dim']}"
         khat = f"{_fmt(t['khat_median'])} / {_fmt(t['khat_frac_above_0.7'])}"
         rows.append(f"| `{c['name']}` | {m['model']}{guide} | {c['data']['dataset']} | {tr['estimator']}{k} | "
-                    f"{tr['epochs']} | {t['neg_log_likelihood']:.2f} ± {t['neg_log_likelihood_stderr']:.2f} | "
-                    f"{t['neg_elbo']:.2f} | {_fmt(t['kl'])} | {au} | {khat} | {c['training_time_s'] / 60:.0f} min | "
-                    f"{sizes[c['name']] / 2**20:.1f} |")
+                    f"{tr['epochs']} | {t['neg_log_likelihood']:.2f} ± {'< 0.01' if se < 0.005 else f'{se:.2f}'} | "
+                    f"{t['neg_elbo']:.2f} | {_fmt(t['kl'])} | {au} | {khat} | {_duration(c['training_time_s'])} | "
+                    f"{sizes[c['name']] / 2**20:.2f} |")
     return "\n".join(rows)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 __all__ = ["CHECK_POINTS", "CHECK_SAMPLES", "agrees", "check_points", "eval_numbers", "make_card", "measure_check",
