@@ -26,4 +26,8 @@ def on_page_markdown(markdown, page, config, files):
     models = store.read_manifest(WEIGHTS)["models"]
     table = cards.table([e["card"] for e in models.values()], {name: e["size"] for name, e in models.items()})
     total = sum(e["size"] for e in models.values()) / 2**20
-    return markdown.replace(MARKER, f"{table}\n\n{len(models)} models, {total:.1f} MB of weights in all.")
+    from zoo.pretrained import RECIPES as recipes
+
+    missing = [f"`{name}`" for name in recipes if name not in models]
+    todo = f" Not built yet: {', '.join(missing)} (`vaezoo pretrained build NAME`)." if missing else ""
+    return markdown.replace(MARKER, f"{table}\n\n{len(models)} models, {total:.1f} MB of weights in all.{todo}")

@@ -196,3 +196,20 @@ def test_every_shipped_card_is_reproduced(name, shared_data):
     again = cards.measure_check(zoo.pretrained.load(name, REPO_ROOT), test, seed=1,
                                 num_samples=card["check"]["num_samples"])
     assert cards.agrees(card["check"], again), (card["check"], again)
+
+
+def test_the_docs_page_lists_every_shipped_model_and_every_recipe_not_built_yet():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pretrained_hook", REPO / "docs" / "hooks" / "pretrained.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    page = hook.on_page_markdown(f"{hook.MARKER}\n{hook.RECIPES}", None, None, None)
+    shipped = zoo.pretrained.names()
+    for name in shipped:
+        assert f"| `{name}` |" in page
+    missing = [n for n in zoo.pretrained.RECIPES if n not in shipped]
+    assert ("Not built yet" in page) == bool(missing) and all(f"`{n}`" in page.split("Not built yet")[-1]
+                                                             for n in missing)
+    for recipe in zoo.pretrained.RECIPES.values():
+        assert recipe.command() in page
