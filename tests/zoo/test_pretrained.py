@@ -10,7 +10,7 @@ import torch
 import zoo
 from tests.clitools import vaezoo, vaezoo_here
 from tests.conftest import REPO
-from zoo.cli.pretrained import _ordinal, build
+from zoo.cli.pretrained import build
 from zoo.pretrained import DamagedWeights, Recipe, cards, store
 
 TINY = Recipe("tiny", ("--model", "vae", "--dataset", "mnist5k", "--binarize", "static", "--train-size", "300",
@@ -130,7 +130,7 @@ def test_the_commands(built):
     card = json.loads(vaezoo("pretrained", "show", "tiny", "--root", root).stdout.split("\nweights:")[0])
     assert card["name"] == "tiny"
     out = vaezoo("pretrained", "eval", "tiny", "--root", root, "--quick", "--seed", "1").stdout
-    assert re.search(r"tiny: \d+ test points \(every (one|\d+(st|nd|rd|th))\), S = \d+", out), out
+    assert re.search(r"tiny: 120 test points, S = 40\n", out), out
     assert "the ELBOs agree within their Monte Carlo errors" in out
     out = vaezoo("pretrained", "eval", "tiny", "--root", root, "--no-progress").stdout  # the card's numbers again
     row = next(line.split() for line in out.splitlines() if line.strip().startswith("neg_log_likelihood "))
@@ -146,11 +146,6 @@ def test_a_rebuild_resumes_the_finished_run_instead_of_retraining(built, tmp_pat
     assert build(TINY, other, str(runs), progress=False, num_samples=100, check_samples=40) == 0
     assert (runs / "tiny" / "history.json").read_text() == history
     assert zoo.pretrained.card("tiny", other)["test"] == zoo.pretrained.card("tiny", root)["test"]
-
-
-def test_strides_read_as_ordinals():
-    assert [_ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 20, 21, 22, 101, 111)] == [
-        "one", "2nd", "3rd", "4th", "11th", "12th", "13th", "20th", "21st", "22nd", "101st", "111th"]
 
 
 @pytest.mark.parametrize("name", sorted(zoo.pretrained.RECIPES))

@@ -115,15 +115,15 @@ def run_eval(opts: EvalOptions) -> int:
     if opts.quick:
         want = card["check"]
         now = pretrained.measure_check(model, test, opts.seed, opts.num_samples or want["num_samples"])
-        print(f"{opts.name}: {now['num_datapoints']} test points (every {_ordinal(now['stride'])}), "
-              f"S = {now['num_samples']}")
+        every = f", one in {now['stride']}" if now["stride"] > 1 else ""  # as vaezoo eval prints it
+        print(f"{opts.name}: {now['num_datapoints']} test points{every}, S = {now['num_samples']}")
         for who, c in (("card", want), ("now ", now)):
             print(f"  {who} -ELBO {c['neg_elbo']:.3f} +- {c['stderr']:.3f}, -log p(x) {c['neg_log_likelihood']:.3f} "
                   f"(seed {c['seed']})")
-        same = now["num_samples"] == want["num_samples"]
-        verdict = "the ELBOs agree within their Monte Carlo errors" if pretrained.agrees(want, now) else "DIFFER"
+        same, agree = now["num_samples"] == want["num_samples"], pretrained.agrees(want, now)
+        verdict = "the ELBOs agree within their Monte Carlo errors" if agree else "DIFFER"
         print(f"  {verdict}" if same else "  (another S: the -log p(x) differ by the bias of S too)")
-        return 0 if not same or pretrained.agrees(want, now) else 1
+        return 0 if not same or agree else 1
     result = evaluate(model, test, num_samples=opts.num_samples or card["test"]["num_samples"], seed=opts.seed,
                       progress=not opts.no_progress)
     now = pretrained.cards.eval_numbers(result)
@@ -213,10 +213,3 @@ def _evaluated(out: Path, num_samples: int) -> bool:
     r = read_json(path)
     return r.get("num_samples") == num_samples and r.get("stride", 1) == 1
 
-
-def _ordinal(n: int) -> str:
-    """``1`` -> "one", ``2`` -> "2nd", ``20`` -> "20th", ``23`` -> "23rd"."""
-    if n == 1:
-        return "one"
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"

@@ -13,9 +13,8 @@ other data, another S or seed) are stale: they are removed, never mixed in.
 """
 import fcntl
 import hashlib
-import shutil
 from pathlib import Path
-from typing import Iterable, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 
@@ -44,7 +43,7 @@ class BatchParts:
 
     def __init__(self, folder, key: str):
         self.folder, self.key, self._lock = Path(folder), key, None
-        self.seconds_read_back = 0.0  # the compute time of the batches loaded so far, as saved
+        self.points_read_back, self.seconds_read_back = 0, 0.0  # of the batches loaded so far
 
     def __enter__(self) -> "BatchParts":
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -66,17 +65,14 @@ class BatchParts:
         fcntl.flock(self._lock, fcntl.LOCK_UN)
         self._lock.close()
 
-    def starts(self) -> Iterable[int]:
-        """The first rows of the batches already finished."""
-        return sorted(int(p.stem.split("-")[1]) for p in self.folder.glob("batch-*.pt"))
-
     def load(self, start: int) -> Optional[Tuple[Optional[torch.Tensor], ...]]:
         """The saved results of the batch starting at row ``start`` (a tuple in :data:`FIELDS` order), or None."""
         path = self.folder / f"batch-{start}.pt"
         if not path.exists():
             return None
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        self.seconds_read_back += float(saved["seconds"])
+        self.points_read_back += saved["log_px"].shape[0]
+        self.seconds_read_back += float(saved["seconds"])  # their compute time, as saved
         return tuple(saved.get(f) for f in FIELDS)
 
     def save(self, start: int, results: Tuple[Optional[torch.Tensor], ...], seconds: float) -> None:
@@ -86,6 +82,3 @@ class BatchParts:
         saved["seconds"] = torch.tensor(seconds, dtype=torch.float64)
         atomic_write(self.folder / f"batch-{start}.pt", lambda p: torch.save(saved, p))
 
-    def remove(self) -> None:
-        """Delete the folder (its results are in ``eval.json`` now)."""
-        shutil.rmtree(self.folder, ignore_errors=True)

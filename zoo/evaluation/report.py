@@ -2,6 +2,7 @@ r"""``evaluate``: every number ``vaezoo eval`` writes to ``eval.json``: the impo
 log-likelihood (``zoo.evaluation.likelihood``), KL, active units (per latent layer where a model
 has several: ``layer_encoders()``) and mutual information (``zoo.evaluation.diagnostics``).
 """
+import contextlib
 import math
 import time
 
@@ -48,22 +49,20 @@ def evaluate(vae, x: torch.Tensor, num_samples: int = 5000, batch_size: int = 10
     with pyro.validation_enabled(True):
         vae.check_input(x)
     with evaluating(vae), pyro.validation_enabled(False):  # x is checked once above
-        if parts_dir is None:
-            return _evaluate(vae, x, num_samples, batch_size, chunk_size, seed, progress, None)
-        key = fingerprint(vae, x, num_samples=num_samples, batch_size=batch_size, chunk_size=chunk_size, seed=seed)
-        with BatchParts(parts_dir, key) as parts:
+        saved = contextlib.nullcontext() if parts_dir is None else BatchParts(parts_dir, fingerprint(
+            vae, x, num_samples=num_samples, batch_size=batch_size, chunk_size=chunk_size, seed=seed))
+        with saved as parts:
             return _evaluate(vae, x, num_samples, batch_size, chunk_size, seed, progress, parts)
 
 
 def _evaluate(vae, x, num_samples, batch_size, chunk_size, seed, progress, parts) -> dict:
     require_arviz()  # its import (seconds) stays out of the timing
-    resumed = 0 if parts is None else sum(min(batch_size, x.shape[0] - s) for s in parts.starts())
     start = time.perf_counter()
     ll = log_likelihood(vae.model, vae.guide, x, num_samples=num_samples, batch_size=batch_size,
                         chunk_size=chunk_size, seed=seed, psis=True, progress=progress, parts=parts)
     spent = time.perf_counter() - start + (parts.seconds_read_back if parts is not None else 0.0)
     out = {"num_datapoints": x.shape[0], "num_samples": num_samples, "seed": seed, **ll.summary(),
-           "log_likelihood_time_s": spent, "log_likelihood_points_resumed": resumed}
+           "log_likelihood_time_s": spent, "log_likelihood_points_resumed": parts.points_read_back if parts else 0}
     start = time.perf_counter()
     with seeded(seed, x.device):  # flows draw for E_q[z] and a Monte Carlo KL; MI draws one code per point
         layers = [unit_activity(encode, x) for encode in _layer_encoders(vae)]
