@@ -25,7 +25,7 @@ def on_page_markdown(markdown, page, config, files):
         return markdown.replace(MARKER, "*No model is built yet: `weights/manifest.json` does not exist.*")
     models = store.read_manifest(WEIGHTS)["models"]
     table = cards.table([e["card"] for e in models.values()], {name: e["size"] for name, e in models.items()})
-    total = sum(e["size"] for e in models.values()) / 2**20
+    total = sum(e["size"] for e in models.values()) / 1e6
     from zoo.pretrained import RECIPES as recipes
 
     missing = [f"`{name}`" for name in recipes if name not in models]

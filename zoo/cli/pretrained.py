@@ -90,7 +90,7 @@ def run_list(opts: ListOptions) -> int:
         summary = (manifest[name]["card"] if name in manifest else {"summary": pretrained.RECIPES[name].summary})
         print(f"{name:{width}s}  {score}  {summary['summary']}")
     print(f"weights: {pretrained.root(opts.root)} ({len(manifest)} built, "
-          f"{sum(e['size'] for e in manifest.values()) / 2**20:.1f} MB)")
+          f"{sum(e['size'] for e in manifest.values()) / 1e6:.1f} MB)")
     return 0
 
 

@@ -116,7 +116,7 @@ def table(cards: list, sizes: dict) -> str:
         rows.append(f"| `{c['name']}` | {m['model']}{guide} | {c['data']['dataset']} | {tr['estimator']}{k} | "
                     f"{tr['epochs']} | {t['neg_log_likelihood']:.2f} ± {'< 0.01' if se < 0.005 else f'{se:.2f}'} | "
                     f"{t['neg_elbo']:.2f} | {_fmt(t['kl'])} | {au} | {khat} | {_duration(c['training_time_s'])} | "
-                    f"{sizes[c['name']] / 2**20:.2f} |")
+                    f"{sizes[c['name']] / 1e6:.2f} |")
     return "\n".join(rows)
 
 
