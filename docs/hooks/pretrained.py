@@ -19,15 +19,14 @@ def on_page_markdown(markdown, page, config, files):
         markdown = markdown.replace(RECIPES, _recipes())
     if MARKER not in markdown:
         return markdown
+    from zoo.pretrained import RECIPES as recipes
     from zoo.pretrained import cards, store
 
     if not (WEIGHTS / store.MANIFEST).exists():
         return markdown.replace(MARKER, "*No model is built yet: `weights/manifest.json` does not exist.*")
     models = store.read_manifest(WEIGHTS)["models"]
     table = cards.table([e["card"] for e in models.values()], {name: e["size"] for name, e in models.items()})
-    total = sum(e["size"] for e in models.values()) / 1e6
-    from zoo.pretrained import RECIPES as recipes
-
+    total = store.total_size(WEIGHTS) / store.MB
     missing = [f"`{name}`" for name in recipes if name not in models]
     todo = f" Not built yet: {', '.join(missing)} (`vaezoo pretrained build NAME`)." if missing else ""
     return markdown.replace(MARKER, f"{table}\n\n{len(models)} models, {total:.1f} MB of weights in all.{todo}")

@@ -181,7 +181,7 @@ def test_the_shipped_weights_stay_under_40_mb():
     if not REPO_NAMES:
         pytest.skip("no weights/manifest.json yet")
     folder = sum(f.stat().st_size for f in REPO_ROOT.rglob("*") if f.is_file())  # the manifest too
-    assert zoo.pretrained.total_size(REPO_ROOT) < folder < 40 * 10**6  # 40 MB, the stricter reading (not MiB)
+    assert zoo.pretrained.total_size(REPO_ROOT) < folder < 40 * store.MB  # MB = 10^6 bytes, the stricter reading
 
 
 @pytest.mark.parametrize("name", REPO_NAMES)

@@ -90,7 +90,7 @@ def run_list(opts: ListOptions) -> int:
         summary = (manifest[name]["card"] if name in manifest else {"summary": pretrained.RECIPES[name].summary})
         print(f"{name:{width}s}  {score}  {summary['summary']}")
     print(f"weights: {pretrained.root(opts.root)} ({len(manifest)} built, "
-          f"{sum(e['size'] for e in manifest.values()) / 1e6:.1f} MB)")
+          f"{pretrained.total_size(opts.root) / pretrained.store.MB:.1f} MB)")
     return 0
 
 
@@ -212,4 +212,3 @@ def _evaluated(out: Path, num_samples: int) -> bool:
         return False
     r = read_json(path)
     return r.get("num_samples") == num_samples and r.get("stride", 1) == 1
-

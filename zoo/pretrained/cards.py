@@ -27,6 +27,7 @@ from zoo._utils.contexts import evaluating
 from zoo._utils.provenance import git_state, machine, versions
 from zoo.data.spec import DataSpec
 from zoo.evaluation.likelihood import log_likelihood
+from zoo.pretrained.store import MB
 
 CHECK_POINTS = 500
 CHECK_SAMPLES = 200
@@ -109,14 +110,14 @@ def table(cards: list, sizes: dict) -> str:
         k = "" if tr["num_particles"] == 1 else f", K = {tr['num_particles']}"
         what = [m["guide"]] if "guide" in m and m.get("model") in ("vae", "conv-vae") else []
         what += [f"prior {m['prior']}"] if m.get("prior") not in (None, "standard") else []
-        guide = f" ({', '.join(what)})" if what else ""
+        detail = f" ({', '.join(what)})" if what else ""
         se = t["neg_log_likelihood_stderr"]
         au = "–" if t["active_units"] is None else f"{t['active_units']}/{t['latent_dim']}"
         khat = f"{_fmt(t['khat_median'])} / {_fmt(t['khat_frac_above_0.7'])}"
-        rows.append(f"| `{c['name']}` | {m['model']}{guide} | {c['data']['dataset']} | {tr['estimator']}{k} | "
+        rows.append(f"| `{c['name']}` | {m['model']}{detail} | {c['data']['dataset']} | {tr['estimator']}{k} | "
                     f"{tr['epochs']} | {t['neg_log_likelihood']:.2f} ± {'< 0.01' if se < 0.005 else f'{se:.2f}'} | "
                     f"{t['neg_elbo']:.2f} | {_fmt(t['kl'])} | {au} | {khat} | {_duration(c['training_time_s'])} | "
-                    f"{sizes[c['name']] / 1e6:.2f} |")
+                    f"{sizes[c['name']] / MB:.2f} |")
     return "\n".join(rows)
 
 

@@ -26,6 +26,7 @@ from zoo.pretrained.recipes import RECIPES
 WEIGHTS_ENV = "VAEZOO_WEIGHTS"
 MANIFEST = "manifest.json"
 FORMAT = 1
+MB = 10**6  # the unit of the sizes the package prints, and of the issue's "under 40 MB"
 _LOCK = ".manifest.lock"
 
 
@@ -162,9 +163,9 @@ def add(name: str, model: torch.nn.Module, model_card: dict, root=None, overwrit
 
 
 def total_size(root=None) -> int:
-    """Bytes of the weights files the manifest of ``root`` lists."""
-    return sum(entry["size"] for entry in read_manifest(root)["models"].values())
+    """Bytes of the weights files the manifest of ``root`` lists (0 where it has no manifest)."""
+    return sum(entry["size"] for entry in read_manifest(root, must_exist=False)["models"].values())
 
 
-__all__ = ["DamagedWeights", "FORMAT", "MANIFEST", "WEIGHTS_ENV", "add", "card", "load", "names", "read_manifest",
+__all__ = ["DamagedWeights", "FORMAT", "MANIFEST", "MB", "WEIGHTS_ENV", "add", "card", "load", "names", "read_manifest",
            "root", "sha256", "state_dict_float32", "total_size", "verified_file"]

@@ -8,10 +8,8 @@ import torch
 import zoo
 from tests.clitools import TINY, vaezoo
 from zoo.evaluation.likelihood import log_likelihood
-from zoo.evaluation.parts import BatchParts, fingerprint
+from zoo.evaluation.parts import FIELDS, BatchParts, fingerprint
 from zoo.evaluation.report import evaluate
-
-FIELDS = ("log_px", "stderr", "ess", "elbo", "elbo_stderr", "khat")
 
 
 class Interrupted(Exception):
