@@ -43,7 +43,7 @@ def test_the_page_is_the_script_executed(script):
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
 def test_the_script_runs_at_its_quick_setting(script, tmp_path, shared_data):
     env = {**os.environ, "VAEZOO_TUTORIAL_QUICK": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
-           "VAEZOO_DATA": str(shared_data)}
+           "VAEZOO_DATA": str(shared_data), "TMPDIR": str(tmp_path)}  # a script's temporary folders go with tmp_path
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=2 * QUICK_BUDGET_S)
