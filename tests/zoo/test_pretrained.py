@@ -62,6 +62,11 @@ def test_the_docs_table_has_a_row_per_card(built):
     assert cells[-2] == "10 min" and cells[-1] == "0.50"
 
 
+def test_a_standard_error_below_half_a_hundredth_is_written_as_such():
+    assert [cards.stderr(se) for se in (0.0, 0.0049, 0.0051, 0.02, 1.234)] == ["< 0.01", "< 0.01", "0.01", "0.02",
+                                                                                "1.23"]
+
+
 def test_load_gives_the_trained_weights_in_eval_mode_as_float32(built):
     root, runs = built
     vae = zoo.pretrained.load("tiny", root)
@@ -127,6 +132,8 @@ def test_the_commands(built):
     root, runs = built
     out = vaezoo("pretrained", "list", "--root", root).stdout
     assert "tiny" in out and "vae-diagonal" in out and "not built" in out and "1 built" in out
+    se = zoo.pretrained.card("tiny", root)["test"]["neg_log_likelihood_stderr"]
+    assert f"+- {cards.stderr(se):>6}  " in out  # the standard error as the docs table writes it
     card = json.loads(vaezoo("pretrained", "show", "tiny", "--root", root).stdout.split("\nweights:")[0])
     assert card["name"] == "tiny"
     out = vaezoo("pretrained", "eval", "tiny", "--root", root, "--quick", "--seed", "1").stdout

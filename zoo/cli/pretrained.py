@@ -84,9 +84,10 @@ def run_list(opts: ListOptions) -> int:
     for name in sorted(set(pretrained.RECIPES) | set(manifest)):
         if name in manifest:
             t = manifest[name]["card"]["test"]
-            score = f"-log p(x) {t['neg_log_likelihood']:7.2f} +- {t['neg_log_likelihood_stderr']:.2f}"
+            se = pretrained.cards.stderr(t["neg_log_likelihood_stderr"])
+            score = f"-log p(x) {t['neg_log_likelihood']:7.2f} +- {se:>6}"
         else:
-            score = f"{'not built':26s}"
+            score = f"{'not built':27s}"
         summary = (manifest[name]["card"] if name in manifest else {"summary": pretrained.RECIPES[name].summary})
         print(f"{name:{width}s}  {score}  {summary['summary']}")
     print(f"weights: {pretrained.root(opts.root)} ({len(manifest)} built, "
@@ -184,8 +185,9 @@ def build(recipe, root=None, runs: str = RUNS, data_root=None, threads=None, ove
     card = export(recipe, out, root, data_root, overwrite=overwrite,
                   check_samples=check_samples or pretrained.cards.CHECK_SAMPLES)
     t = card["test"]
-    print(f"added {recipe.name} to {pretrained.root(root)}: -log p(x) {t['neg_log_likelihood']:.2f} "
-          f"+- {t['neg_log_likelihood_stderr']:.2f} (S = {t['num_samples']}, {t['num_datapoints']} test points)")
+    se = pretrained.cards.stderr(t["neg_log_likelihood_stderr"])
+    print(f"added {recipe.name} to {pretrained.root(root)}: -log p(x) {t['neg_log_likelihood']:.2f} +- {se} "
+          f"(S = {t['num_samples']}, {t['num_datapoints']} test points)")
     return 0
 
 

@@ -111,14 +111,18 @@ def table(cards: list, sizes: dict) -> str:
         what = [m["guide"]] if "guide" in m and m.get("model") in ("vae", "conv-vae") else []
         what += [f"prior {m['prior']}"] if m.get("prior") not in (None, "standard") else []
         detail = f" ({', '.join(what)})" if what else ""
-        se = t["neg_log_likelihood_stderr"]
         au = "–" if t["active_units"] is None else f"{t['active_units']}/{t['latent_dim']}"
         khat = f"{_fmt(t['khat_median'])} / {_fmt(t['khat_frac_above_0.7'])}"
         rows.append(f"| `{c['name']}` | {m['model']}{detail} | {c['data']['dataset']} | {tr['estimator']}{k} | "
-                    f"{tr['epochs']} | {t['neg_log_likelihood']:.2f} ± {'< 0.01' if se < 0.005 else f'{se:.2f}'} | "
+                    f"{tr['epochs']} | {t['neg_log_likelihood']:.2f} ± {stderr(t['neg_log_likelihood_stderr'])} | "
                     f"{t['neg_elbo']:.2f} | {_fmt(t['kl'])} | {au} | {khat} | {_duration(c['training_time_s'])} | "
                     f"{sizes[c['name']] / MB:.2f} |")
     return "\n".join(rows)
+
+
+def stderr(se: float) -> str:
+    """A standard error to two decimals, "< 0.01" where that would print 0.00."""
+    return "< 0.01" if se < 0.005 else f"{se:.2f}"
 
 
 def _duration(seconds: float) -> str:
