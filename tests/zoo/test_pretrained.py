@@ -63,8 +63,8 @@ def test_the_docs_table_has_a_row_per_card(built):
 
 
 def test_a_standard_error_below_half_a_hundredth_is_written_as_such():
-    assert [cards.stderr(se) for se in (0.0, 0.0049, 0.0051, 0.02, 1.234)] == ["< 0.01", "< 0.01", "0.01", "0.02",
-                                                                                "1.23"]
+    written = [cards.format_stderr(se) for se in (0.0, 0.0049, 0.0051, 0.02, 1.234)]
+    assert written == ["< 0.01", "< 0.01", "0.01", "0.02", "1.23"]
 
 
 def test_load_gives_the_trained_weights_in_eval_mode_as_float32(built):
@@ -133,7 +133,7 @@ def test_the_commands(built):
     out = vaezoo("pretrained", "list", "--root", root).stdout
     assert "tiny" in out and "vae-diagonal" in out and "not built" in out and "1 built" in out
     se = zoo.pretrained.card("tiny", root)["test"]["neg_log_likelihood_stderr"]
-    assert f"+- {cards.stderr(se):>6}  " in out  # the standard error as the docs table writes it
+    assert f"+- {cards.format_stderr(se):>6}  " in out  # the standard error as the docs table writes it
     card = json.loads(vaezoo("pretrained", "show", "tiny", "--root", root).stdout.split("\nweights:")[0])
     assert card["name"] == "tiny"
     out = vaezoo("pretrained", "eval", "tiny", "--root", root, "--quick", "--seed", "1").stdout
@@ -215,7 +215,7 @@ def test_the_docs_page_lists_every_shipped_model_and_every_recipe_not_built_yet(
     spec = importlib.util.spec_from_file_location("pretrained_hook", REPO / "docs" / "hooks" / "pretrained.py")
     hook = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hook)
-    page = hook.on_page_markdown(f"{hook.MARKER}\n{hook.RECIPES}", None, None, None)
+    page = hook.on_page_markdown(f"{hook.TABLE_MARKER}\n{hook.RECIPES_MARKER}", None, None, None)
     shipped = zoo.pretrained.names()
     for name in shipped:
         assert f"| `{name}` |" in page

@@ -80,16 +80,17 @@ def run_list(opts: ListOptions) -> int:
     from zoo import pretrained
 
     manifest = pretrained.store.read_manifest(opts.root, must_exist=False)["models"]
-    width = max(map(len, [*pretrained.RECIPES, *manifest]))
+    rows = []
     for name in sorted(set(pretrained.RECIPES) | set(manifest)):
         if name in manifest:
-            t = manifest[name]["card"]["test"]
-            se = pretrained.cards.stderr(t["neg_log_likelihood_stderr"])
-            score = f"-log p(x) {t['neg_log_likelihood']:7.2f} +- {se:>6}"
+            t, summary = manifest[name]["card"]["test"], manifest[name]["card"]["summary"]
+            se = pretrained.cards.format_stderr(t["neg_log_likelihood_stderr"])
+            rows.append((name, f"-log p(x) {t['neg_log_likelihood']:7.2f} +- {se:>6}", summary))
         else:
-            score = f"{'not built':27s}"
-        summary = (manifest[name]["card"] if name in manifest else {"summary": pretrained.RECIPES[name].summary})
-        print(f"{name:{width}s}  {score}  {summary['summary']}")
+            rows.append((name, "not built", pretrained.RECIPES[name].summary))
+    widths = [max(len(row[i]) for row in rows) for i in (0, 1)] if rows else [0, 0]
+    for name, score, summary in rows:
+        print(f"{name:{widths[0]}s}  {score:{widths[1]}s}  {summary}")
     print(f"weights: {pretrained.root(opts.root)} ({len(manifest)} built, "
           f"{pretrained.total_size(opts.root) / pretrained.store.MB:.1f} MB)")
     return 0
@@ -185,7 +186,7 @@ def build(recipe, root=None, runs: str = RUNS, data_root=None, threads=None, ove
     card = export(recipe, out, root, data_root, overwrite=overwrite,
                   check_samples=check_samples or pretrained.cards.CHECK_SAMPLES)
     t = card["test"]
-    se = pretrained.cards.stderr(t["neg_log_likelihood_stderr"])
+    se = pretrained.cards.format_stderr(t["neg_log_likelihood_stderr"])
     print(f"added {recipe.name} to {pretrained.root(root)}: -log p(x) {t['neg_log_likelihood']:.2f} +- {se} "
           f"(S = {t['num_samples']}, {t['num_datapoints']} test points)")
     return 0

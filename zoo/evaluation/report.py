@@ -60,9 +60,10 @@ def _evaluate(vae, x, num_samples, batch_size, chunk_size, seed, progress, parts
     start = time.perf_counter()
     ll = log_likelihood(vae.model, vae.guide, x, num_samples=num_samples, batch_size=batch_size,
                         chunk_size=chunk_size, seed=seed, psis=True, progress=progress, parts=parts)
-    spent = time.perf_counter() - start + (parts.seconds_read_back if parts is not None else 0.0)
+    seconds_back, points_back = (0.0, 0) if parts is None else (parts.seconds_read_back, parts.points_read_back)
     out = {"num_datapoints": x.shape[0], "num_samples": num_samples, "seed": seed, **ll.summary(),
-           "log_likelihood_time_s": spent, "log_likelihood_points_resumed": parts.points_read_back if parts else 0}
+           "log_likelihood_time_s": time.perf_counter() - start + seconds_back,
+           "log_likelihood_points_resumed": points_back}
     start = time.perf_counter()
     with seeded(seed, x.device):  # flows draw for E_q[z] and a Monte Carlo KL; MI draws one code per point
         layers = [unit_activity(encode, x) for encode in _layer_encoders(vae)]

@@ -113,14 +113,15 @@ def table(cards: list, sizes: dict) -> str:
         detail = f" ({', '.join(what)})" if what else ""
         au = "–" if t["active_units"] is None else f"{t['active_units']}/{t['latent_dim']}"
         khat = f"{_fmt(t['khat_median'])} / {_fmt(t['khat_frac_above_0.7'])}"
+        se = format_stderr(t["neg_log_likelihood_stderr"])
         rows.append(f"| `{c['name']}` | {m['model']}{detail} | {c['data']['dataset']} | {tr['estimator']}{k} | "
-                    f"{tr['epochs']} | {t['neg_log_likelihood']:.2f} ± {stderr(t['neg_log_likelihood_stderr'])} | "
+                    f"{tr['epochs']} | {t['neg_log_likelihood']:.2f} ± {se} | "
                     f"{t['neg_elbo']:.2f} | {_fmt(t['kl'])} | {au} | {khat} | {_duration(c['training_time_s'])} | "
                     f"{sizes[c['name']] / MB:.2f} |")
     return "\n".join(rows)
 
 
-def stderr(se: float) -> str:
+def format_stderr(se: float) -> str:
     """A standard error to two decimals, "< 0.01" where that would print 0.00."""
     return "< 0.01" if se < 0.005 else f"{se:.2f}"
 
@@ -129,5 +130,5 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
-__all__ = ["CHECK_POINTS", "CHECK_SAMPLES", "agrees", "check_points", "eval_numbers", "make_card", "measure_check",
-           "provenance", "table", "fixed_test"]
+__all__ = ["CHECK_POINTS", "CHECK_SAMPLES", "agrees", "check_points", "eval_numbers", "fixed_test", "format_stderr",
+           "make_card", "measure_check", "provenance", "table"]
